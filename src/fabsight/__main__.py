@@ -1,0 +1,3 @@
+from fabsight.cli.app import entry_point
+
+entry_point()

@@ -1,0 +1,3 @@
+"""`fabsight evaluate ...` commands."""
+
+COMMANDS: tuple = ()

@@ -1,0 +1,74 @@
+"""Options are declared once, as dataclasses; the CLI flags are derived from them.
+
+A field's metadata (set with `option(...)`) gives its help text and, for
+positional arguments, how many values it takes. The Python API takes the
+same dataclass, so a flag cannot drift from the function it drives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from typing import Any
+
+
+def option(help: str, default: Any = dataclasses.MISSING, *, positional: bool = False,
+           nargs: str | None = None, choices: tuple[str, ...] | None = None,
+           short: str | None = None, metavar: str | None = None) -> Any:
+    """A dataclass field that also describes its command-line flag."""
+    meta = {"help": help, "positional": positional, "nargs": nargs, "choices": choices,
+            "short": short, "metavar": metavar}
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _base_type(hint: Any) -> tuple[type, bool]:
+    """(element type, is_list) of a hint such as `int`, `str | None` or `list[str]`."""
+    origin = typing.get_origin(hint)
+    if origin is list:
+        return typing.get_args(hint)[0], True
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _base_type(args[0])
+    return hint, False
+
+
+def add_arguments(parser: argparse.ArgumentParser, options_class: type) -> None:
+    hints = typing.get_type_hints(options_class)
+    for f in dataclasses.fields(options_class):
+        meta = dict(f.metadata)
+        if not meta:
+            continue  # not a command-line option
+        kind, is_list = _base_type(hints[f.name])
+        kwargs: dict[str, Any] = {"help": meta["help"]}
+        if meta["choices"]:
+            kwargs["choices"] = meta["choices"]
+        if meta["metavar"]:
+            kwargs["metavar"] = meta["metavar"]
+        if meta["positional"]:
+            kwargs["nargs"] = meta["nargs"] or ("+" if is_list else None)
+            if kwargs["nargs"] is None:
+                del kwargs["nargs"]
+            kwargs["type"] = kind
+            parser.add_argument(f.name, **kwargs)
+            continue
+        names = [f"--{f.name.replace('_', '-')}"] + ([meta["short"]] if meta["short"] else [])
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if kind is bool:
+            parser.add_argument(*names, dest=f.name, action="store_true", default=default, **kwargs)
+            continue
+        kwargs["type"] = kind
+        kwargs["default"] = default
+        if is_list:
+            kwargs["nargs"] = meta["nargs"] or "+"
+        if default is not None and default != [] and "%(default)" not in kwargs["help"]:
+            kwargs["help"] += " (default: %(default)s)"
+        parser.add_argument(*names, dest=f.name, **kwargs)
+
+
+def from_namespace(options_class: type, namespace: argparse.Namespace) -> Any:
+    names = {f.name for f in dataclasses.fields(options_class) if f.init}
+    return options_class(**{k: v for k, v in vars(namespace).items() if k in names})

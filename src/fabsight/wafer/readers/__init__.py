@@ -1,0 +1,120 @@
+"""Read wafer maps from any supported file, recognised by content rather than name.
+
+`READERS` is the one table of formats. Each entry names a module with two
+functions: `sniff(head: bytes) -> bool`, given the first bytes of the file
+(already gunzipped when the file is gzip), and
+`read(path: Path, options: LoadOptions) -> list[WaferMap]`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fabsight.errors import FabsightError, InputError
+from fabsight.wafer.map import WaferMap
+
+HEAD_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How files are read; the CLI derives its flags from this."""
+
+    trust_pickle: bool = False  # pickles run code when loaded: only on the user's explicit word
+
+
+@dataclass(frozen=True)
+class Reader:
+    name: str
+    module: str  # fabsight.wafer.readers.<module>, imported only when used
+    description: str
+
+    def _module(self):
+        return importlib.import_module(f"fabsight.wafer.readers.{self.module}")
+
+    def sniff(self, head: bytes) -> bool:
+        return self._module().sniff(head)
+
+    def read(self, path: Path, options: LoadOptions) -> list[WaferMap]:
+        return self._module().read(path, options)
+
+
+# Order matters: the first reader whose sniff accepts the head wins.
+READERS: tuple[Reader, ...] = (
+    Reader("stdf", "stdf", "STDF V4 data log, plain or gzip"),
+    Reader("npy", "arrays", "NumPy .npy / .npz arrays (0 off-wafer, 1 pass, 2 fail)"),
+    Reader("pickle", "pickles", "WM-811K pickle (needs --trust-pickle)"),
+    Reader("image", "image", "PNG / JPEG picture of one wafer map"),
+    Reader("csv", "csv", "die-list CSV (x, y, bin or pass/fail, optional wafer)"),
+)
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
+    """The first bytes of a file, decompressed if it is gzip."""
+    with open(path, "rb") as handle:
+        head = handle.read(size)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            return zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(head, size)
+        except zlib.error as exc:
+            raise InputError(f"gzip data is corrupt ({exc})", path) from None
+    return head
+
+
+def detect(path: str | Path) -> Reader:
+    """The reader for this file, or an error listing the formats we know."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path)
+    if path.is_dir():
+        raise InputError("is a folder; pass the files in it or use a command that takes folders", path)
+    head = read_head(path)
+    if not head:
+        raise InputError("file is empty", path)
+    for reader in READERS:
+        if reader.sniff(head):
+            return reader
+    known = "; ".join(r.description for r in READERS)
+    raise InputError(f"not a wafer-map file fabsight can read (known formats: {known})", path)
+
+
+def load(path: str | Path, *, trust_pickle: bool = False) -> list[WaferMap]:
+    """Every wafer in one file. Raises `InputError` with a clear message on bad input."""
+    path = Path(path)
+    reader = detect(path)
+    try:
+        wafers = reader.read(path, LoadOptions(trust_pickle=trust_pickle))
+    except FabsightError:
+        raise
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InputError(f"cannot read {reader.name} file ({exc})", path) from None
+    if not wafers:
+        raise InputError(f"no wafers found in this {reader.name} file", path)
+    return wafers
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders replaced by the files in them (recursively, sorted, hidden skipped)."""
+    files: list[Path] = []
+    for item in map(Path, paths):
+        if item.is_dir():
+            files.extend(p for p in sorted(item.rglob("*"))
+                         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(item).parts))
+        else:
+            files.append(item)
+    return files
+
+
+def load_many(paths: Iterable[str | Path], *, trust_pickle: bool = False
+              ) -> Iterator[tuple[Path, list[WaferMap] | FabsightError]]:
+    """Each file with its wafers, or with the error that stopped it: one bad file never stops a batch."""
+    for path in expand_paths(paths):
+        try:
+            yield path, load(path, trust_pickle=trust_pickle)
+        except FabsightError as exc:
+            yield path, exc
