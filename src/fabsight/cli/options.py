@@ -1,28 +1,14 @@
-"""Options are declared once, as dataclasses; the CLI flags are derived from them.
-
-A field's metadata (set with `option(...)`) gives its help text and, for
-positional arguments, how many values it takes. The Python API takes the
-same dataclass, so a flag cannot drift from the function it drives.
-"""
+"""Turn options dataclasses (declared with `fabsight.options.option`) into argparse flags."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 from typing import Any
 
-
-def option(help: str, default: Any = dataclasses.MISSING, *, positional: bool = False,
-           nargs: str | None = None, choices: tuple[str, ...] | None = None,
-           short: str | None = None, metavar: str | None = None) -> Any:
-    """A dataclass field that also describes its command-line flag."""
-    meta = {"help": help, "positional": positional, "nargs": nargs, "choices": choices,
-            "short": short, "metavar": metavar}
-    if isinstance(default, (list, dict, set)):
-        value = default
-        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+from fabsight.options import option  # noqa: F401  (re-exported for command modules)
 
 
 def _base_type(hint: Any) -> tuple[type, bool]:
@@ -30,7 +16,7 @@ def _base_type(hint: Any) -> tuple[type, bool]:
     origin = typing.get_origin(hint)
     if origin is list:
         return typing.get_args(hint)[0], True
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         return _base_type(args[0])
     return hint, False

@@ -8,24 +8,26 @@ functions: `sniff(head: bytes) -> bool`, given the first bytes of the file
 
 from __future__ import annotations
 
-import gzip
 import importlib
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fabsight.errors import FabsightError, InputError
+from fabsight.options import option
+from fabsight.progress import track
 from fabsight.wafer.map import WaferMap
 
 HEAD_BYTES = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoadOptions:
     """How files are read; the CLI derives its flags from this."""
 
-    trust_pickle: bool = False  # pickles run code when loaded: only on the user's explicit word
+    # Loading a pickle runs code from the file: only on the user's explicit word.
+    trust_pickle: bool = option("allow pickle files (loading a pickle can run code: only files you trust)", False)
 
 
 @dataclass(frozen=True)
@@ -85,13 +87,15 @@ def detect(path: str | Path) -> Reader:
 
 def load(path: str | Path, *, trust_pickle: bool = False) -> list[WaferMap]:
     """Every wafer in one file. Raises `InputError` with a clear message on bad input."""
-    path = Path(path)
-    reader = detect(path)
+    return _load_with(Path(path), detect(path), LoadOptions(trust_pickle=trust_pickle))
+
+
+def _load_with(path: Path, reader: Reader, options: LoadOptions) -> list[WaferMap]:
     try:
-        wafers = reader.read(path, LoadOptions(trust_pickle=trust_pickle))
+        wafers = reader.read(path, options)
     except FabsightError:
         raise
-    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"cannot read {reader.name} file ({exc})", path) from None
     if not wafers:
         raise InputError(f"no wafers found in this {reader.name} file", path)
@@ -110,11 +114,21 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def load_many(paths: Iterable[str | Path], *, trust_pickle: bool = False
-              ) -> Iterator[tuple[Path, list[WaferMap] | FabsightError]]:
-    """Each file with its wafers, or with the error that stopped it: one bad file never stops a batch."""
-    for path in expand_paths(paths):
+@dataclass
+class Loaded:
+    """One file of a batch: its wafers, or the error that stopped it."""
+
+    path: Path
+    format: str | None = None
+    wafers: list[WaferMap] = field(default_factory=list)
+    error: FabsightError | None = None
+
+
+def load_many(paths: Iterable[str | Path], options: LoadOptions = LoadOptions()) -> Iterator[Loaded]:
+    """Each file in turn: one bad file never stops a batch."""
+    for path in track(expand_paths(paths), "reading"):
         try:
-            yield path, load(path, trust_pickle=trust_pickle)
+            reader = detect(path)
+            yield Loaded(path, reader.name, _load_with(path, reader, options))
         except FabsightError as exc:
-            yield path, exc
+            yield Loaded(path, error=exc)

@@ -1,0 +1,37 @@
+# The README's two commands: `make demo` and `make test`. Both set up what they need and are idempotent.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+SHARED ?= ../shared
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo-output
+TORCH_PIN := torch==2.13.0
+
+.PHONY: demo test system-deps clean
+
+# Debian packages the tests use (Java runs the reference METEOR and PTB tokenizer).
+system-deps:
+	@command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq default-jre-headless; }
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Reinstall only when the package's dependencies change.
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[$*]"
+	@touch $@
+
+demo: $(VENV)/.installed-demo
+	@mkdir -p $(DEMO_OUT)
+	$(BIN)/fabsight ingest $(SHARED)/data/stdf --out $(DEMO_OUT)/wafers
+	$(BIN)/fabsight stats $(SHARED)/data/stdf
+	$(BIN)/fabsight generate "edge ring with a scratch, 12% fail" -n 8 --seed 3 --out $(DEMO_OUT)/synthetic
+	$(BIN)/fabsight stats $(DEMO_OUT)/synthetic --max-clusters 3
+	@echo "Pictures and maps are in $(DEMO_OUT)/"
+
+test: system-deps $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

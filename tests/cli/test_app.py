@@ -1,0 +1,94 @@
+"""The CLI contract: --json prints one JSON document; user errors are one line and exit 2."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fabsight.cli.app import main
+
+
+@pytest.fixture
+def wafer_file(tmp_path):
+    yy, xx = np.indices((25, 25))
+    grid = np.where((yy - 12) ** 2 + (xx - 12) ** 2 <= 144, 1, 0).astype(np.uint8)
+    grid[10:13, 10:13] = 2
+    path = tmp_path / "wafer.npy"
+    np.save(path, grid)
+    return path, grid
+
+
+def test_stats_json_is_one_document_with_the_grid_counts(wafer_file, capsys):
+    path, grid = wafer_file
+    assert main(["stats", str(path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    document = json.loads(out)  # raises if anything but one JSON document was printed
+    (wafer,) = document["wafers"]
+    assert wafer["dies"] == np.count_nonzero(grid) and wafer["fails"] == np.count_nonzero(grid == 2)
+    assert wafer["yield"] == pytest.approx(np.count_nonzero(grid == 1) / np.count_nonzero(grid))
+    assert wafer["source"] == str(path)
+    assert document["errors"] == []
+
+
+def test_human_output_is_a_table(wafer_file, capsys):
+    path, _ = wafer_file
+    assert main(["stats", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "yield" in out and "wafer.npy" in out
+
+
+def test_missing_file_is_one_line_exit_2(tmp_path, capsys):
+    missing = tmp_path / "nope.stdf"
+    assert main(["stats", str(missing), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["errors"][0]["source"] == str(missing)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(missing) in lines[0] and "no such file" in lines[0]
+    assert "Traceback" not in err
+
+
+def test_bad_file_in_a_folder_does_not_stop_the_good_ones(wafer_file, capsys):
+    path, _ = wafer_file
+    (path.parent / "junk.png").write_bytes(b"this is not a picture")
+    assert main(["stats", str(path.parent), "--json"]) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert [w["source"] for w in document["wafers"]] == [str(path)]
+    assert [e["source"] for e in document["errors"]] == [str(path.parent / "junk.png")]
+
+
+def test_ingest_writes_npz_and_png_that_load_back(wafer_file, tmp_path, capsys):
+    import fabsight
+
+    path, grid = wafer_file
+    out_dir = tmp_path / "out"
+    assert main(["ingest", str(path), "--out", str(out_dir), "--json"]) == 0
+    (wafer,) = json.loads(capsys.readouterr().out)["wafers"]
+    (again,) = fabsight.load(wafer["files"]["npz"])
+    np.testing.assert_array_equal(again.grid, grid)
+    (picture,) = fabsight.load(wafer["files"]["png"])
+    np.testing.assert_array_equal(picture.display_grid()[picture.grid.any(axis=1)][:, picture.grid.any(axis=0)],
+                                  grid[grid.any(axis=1)][:, grid.any(axis=0)])
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stats"])
+    assert exit_info.value.code == 2
+
+
+def test_output_folder_that_is_a_file_is_a_user_error(wafer_file, tmp_path, capsys):
+    path, _ = wafer_file
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder")
+    assert main(["ingest", str(path), "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(blocker) in err
+
+
+def test_debug_shows_the_traceback(wafer_file, tmp_path):
+    from fabsight.errors import InputError
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("")
+    with pytest.raises(InputError):
+        main(["ingest", str(wafer_file[0]), "--out", str(blocker), "--debug"])
