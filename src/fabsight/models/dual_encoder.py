@@ -1,0 +1,151 @@
+"""CLIP / SigLIP style dual encoders: one loader returns the model with its matching preprocessing.
+
+The shipped `wafer-clip` and any Hugging Face CLIP or SigLIP folder go
+through the same code: `transformers` classes, `save_pretrained` layout.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabsight.errors import FabsightError, FabsightWarning
+from fabsight.models.loading import locate
+from fabsight.models.wafer_pixels import wafer_pixels
+from fabsight.wafer.map import WaferMap
+
+SUPPORTED = ("clip", "siglip")
+CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass
+class DualEncoder:
+    name: str
+    folder: Path
+    model: Any  # transformers CLIPModel or SiglipModel, in eval mode
+    tokenizer: Any
+    image_processor: Any | None  # for photos; wafer maps use the vectorised path
+    image_size: int
+    mean: np.ndarray  # (3,) per-channel normalisation of the model's image processor
+    std: np.ndarray
+    max_text_tokens: int
+    pad_to_max: bool  # SigLIP pools the last position, so its texts are always padded to full length
+    calibration: dict[str, Any]  # fitted on held-out synthetic data; {} for models without one
+
+    @property
+    def model_type(self) -> str:
+        return self.model.config.model_type
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.projection_dim if self.model_type == "clip"
+                   else self.model.config.text_config.hidden_size)
+
+    def logit_scale_and_bias(self) -> tuple[float, float]:
+        scale = float(self.model.logit_scale.exp())
+        bias = float(self.model.logit_bias) if getattr(self.model, "logit_bias", None) is not None else 0.0
+        return scale, bias
+
+    # --- images -----------------------------------------------------------------------
+    def wafer_tensor(self, wafers: Sequence[WaferMap | np.ndarray]):
+        """(N, 3, S, S) float32 normalised pixels for wafer maps."""
+        import torch
+
+        pixels = wafer_pixels(wafers, self.image_size).astype(np.float32)  # (N, S, S, 3)
+        pixels = (pixels / 255.0 - self.mean) / self.std
+        return torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))  # (N, 3, S, S)
+
+    def embed_wafers(self, wafers: Sequence[WaferMap | np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """(N, dim) unit vectors."""
+        return self._embed_batches(wafers, batch_size, lambda chunk: self._image_features(self.wafer_tensor(chunk)))
+
+    def embed_pictures(self, images: Sequence[Any], batch_size: int = 64) -> np.ndarray:
+        """(N, dim) unit vectors for ordinary pictures (PIL images), through the model's own processor."""
+        if self.image_processor is None:
+            raise FabsightError(f"model {self.name!r} has no image processor for pictures")
+
+        def run(chunk):
+            return self._image_features(self.image_processor(images=list(chunk), return_tensors="pt")["pixel_values"])
+        return self._embed_batches(images, batch_size, run)
+
+    def _image_features(self, pixel_values):
+        return _features(self.model.get_image_features(pixel_values=pixel_values))
+
+    # --- texts -----------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str]):
+        texts = list(texts)
+        if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
+            raise FabsightError("texts must be non-empty strings")
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+        too_long = sum(length > self.max_text_tokens for length in lengths)
+        if too_long:
+            warnings.warn(f"{too_long} text(s) longer than the model's {self.max_text_tokens} tokens were cut to fit",
+                          FabsightWarning, stacklevel=3)
+        return self.tokenizer(texts, padding="max_length" if self.pad_to_max else True, truncation=True,
+                              max_length=self.max_text_tokens, return_tensors="pt")
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 512) -> np.ndarray:
+        """(N, dim) unit vectors."""
+        def run(chunk):
+            tokens = self.tokenize(chunk)
+            kwargs = {"input_ids": tokens["input_ids"]}
+            if not self.pad_to_max:
+                kwargs["attention_mask"] = tokens["attention_mask"]
+            return _features(self.model.get_text_features(**kwargs))
+        return self._embed_batches(list(texts), batch_size, run)
+
+    def _embed_batches(self, items: Sequence[Any], batch_size: int, run) -> np.ndarray:
+        import torch
+
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(items), batch_size):
+                features = run(items[start:start + batch_size])  # (B, dim)
+                chunks.append(torch.nn.functional.normalize(features.float(), dim=-1).numpy())
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
+
+
+def _features(output: Any):
+    """transformers 5 returns an output object whose pooler_output is the projected embedding."""
+    return output if hasattr(output, "shape") else output.pooler_output
+
+
+def load_dual_encoder(name_or_path: str = "wafer-clip") -> DualEncoder:
+    """The model and its matching preprocessing, from a shipped name, a folder or a cached Hugging Face id."""
+    folder = locate(name_or_path, "dual-encoder")
+    config = json.loads((folder / "config.json").read_text())
+    if config.get("model_type") not in SUPPORTED:
+        raise FabsightError(f"model type {config.get('model_type')!r} is not a dual encoder "
+                            f"(supported: {', '.join(SUPPORTED)})", folder)
+    import torch
+    from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model = AutoModel.from_pretrained(folder, local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    processor = _image_processor(AutoImageProcessor, folder)
+    vision = model.config.vision_config
+    calibration_path = folder / CALIBRATION_FILE
+    return DualEncoder(
+        name=name_or_path, folder=folder, model=model, tokenizer=tokenizer, image_processor=processor,
+        image_size=int(vision.image_size),
+        mean=np.asarray(getattr(processor, "image_mean", None) or [0.5] * 3, np.float32),
+        std=np.asarray(getattr(processor, "image_std", None) or [0.5] * 3, np.float32),
+        max_text_tokens=int(model.config.text_config.max_position_embeddings),
+        pad_to_max=model.config.model_type == "siglip",
+        calibration=json.loads(calibration_path.read_text()) if calibration_path.exists() else {},
+    )
+
+
+def _image_processor(auto_class: Any, folder: Path) -> Any | None:
+    if not (folder / "preprocessor_config.json").exists():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "torchvision not installed, using the PIL backend" is expected here
+        return auto_class.from_pretrained(folder, local_files_only=True)

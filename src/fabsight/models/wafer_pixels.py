@@ -1,0 +1,48 @@
+"""Wafer maps to model pixels, vectorised (no PIL, no per-die drawing).
+
+The palette is part of a trained model's input contract: changing it
+breaks every model trained on it, so it lives here and not with the
+render colours people see (which may change freely).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from fabsight.wafer.map import WaferMap
+
+# off-wafer white, pass green, fail red: also what a pretrained photo CLIP reads most naturally.
+MODEL_PALETTE = np.array([[255, 255, 255], [40, 160, 60], [220, 30, 30]], dtype=np.uint8)  # (3 states, RGB)
+
+
+def _crop_to_wafer(grid: np.ndarray) -> np.ndarray:
+    """Cut the margin of off-wafer cells, so padding (as in WM-811K arrays) does not shrink the wafer."""
+    rows = np.flatnonzero(grid.any(axis=1))
+    cols = np.flatnonzero(grid.any(axis=0))
+    if rows.size == 0:
+        return grid
+    return grid[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+def grid_to_square(grid: np.ndarray, size: int) -> np.ndarray:
+    """Nearest-neighbour resample of a die grid to (size, size) states.
+
+    Stretching to a square also undoes non-square die pitch: a round wafer
+    whose grid is 30 rows by 40 columns comes out round.
+    """
+    grid = _crop_to_wafer(grid)
+    h, w = grid.shape
+    rows = ((np.arange(size) + 0.5) * h / size).astype(np.intp)  # (size,) source row per output row
+    cols = ((np.arange(size) + 0.5) * w / size).astype(np.intp)
+    return grid[rows[:, None], cols[None, :]]  # (size, size)
+
+
+def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
+    """(N, size, size, 3) uint8 RGB pictures of the upright wafers."""
+    out = np.empty((len(wafers), size, size, 3), dtype=np.uint8)
+    for i, wafer in enumerate(wafers):
+        grid = wafer.display_grid() if isinstance(wafer, WaferMap) else np.asarray(wafer)
+        out[i] = MODEL_PALETTE[grid_to_square(grid, size)]
+    return out

@@ -1,0 +1,1 @@
+"""Training: data synthesis for models, training loops, export. Never imported at inference."""

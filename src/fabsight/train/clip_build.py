@@ -1,0 +1,56 @@
+"""Build a fresh dual encoder (standard `transformers` classes) and save it in the Hugging Face layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fabsight.models.dual_encoder import SUPPORTED
+
+
+@dataclass(frozen=True, kw_only=True)
+class DualEncoderShape:
+    family: str = "siglip"  # "siglip" or "clip"
+    image_size: int = 64
+    patch_size: int = 8
+    width: int = 192
+    layers: int = 4
+    heads: int = 4
+    text_width: int = 192
+    text_layers: int = 4
+    max_text_tokens: int = 32
+    projection_dim: int = 192  # CLIP only: SigLIP projects to the text width
+
+
+def build_dual_encoder(shape: DualEncoderShape, tokenizer: Any):
+    """A randomly initialised CLIPModel or SiglipModel sized by `shape`, matching `tokenizer`."""
+    from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
+
+    if shape.family not in SUPPORTED:
+        raise ValueError(f"family must be one of {SUPPORTED}, not {shape.family!r}")
+    text = dict(vocab_size=len(tokenizer), hidden_size=shape.text_width, intermediate_size=4 * shape.text_width,
+                num_hidden_layers=shape.text_layers, num_attention_heads=shape.heads,
+                max_position_embeddings=shape.max_text_tokens, pad_token_id=tokenizer.pad_token_id,
+                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    vision = dict(hidden_size=shape.width, intermediate_size=4 * shape.width, num_hidden_layers=shape.layers,
+                  num_attention_heads=shape.heads, image_size=shape.image_size, patch_size=shape.patch_size)
+    if shape.family == "clip":
+        return CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=shape.projection_dim))
+    return SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
+
+
+def save_dual_encoder(model: Any, tokenizer: Any, folder: str | Path) -> Path:
+    """`save_pretrained` for model, tokenizer and image processor: loadable by `load_dual_encoder`."""
+    from transformers import CLIPImageProcessor, SiglipImageProcessor
+
+    folder = Path(folder)
+    size = model.config.vision_config.image_size
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    if model.config.model_type == "clip":
+        processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    else:
+        processor = SiglipImageProcessor(size={"height": size, "width": size})
+    processor.save_pretrained(folder)
+    return folder

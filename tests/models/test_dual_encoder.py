@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from fabsight.errors import FabsightError, FabsightWarning
+from fabsight.models.dual_encoder import load_dual_encoder
+from fabsight.models.wafer_pixels import MODEL_PALETTE, grid_to_square, wafer_pixels
+from fabsight.wafer.map import WaferMap
+
+
+def random_wafers(n, seed=0):
+    rng = np.random.default_rng(seed)
+    wafers = []
+    for _ in range(n):
+        rows, cols = rng.integers(18, 60, size=2)
+        yy, xx = np.indices((rows, cols))
+        on = ((yy - rows / 2 + 0.5) / (rows / 2)) ** 2 + ((xx - cols / 2 + 0.5) / (cols / 2)) ** 2 <= 1
+        grid = np.where(on, np.where(rng.random((rows, cols)) < 0.2, 2, 1), 0).astype(np.uint8)
+        wafers.append(WaferMap(grid))
+    return wafers
+
+
+def test_loads_from_a_folder_with_matching_preprocessing(tiny_dual_encoder_folder):
+    encoder = load_dual_encoder(str(tiny_dual_encoder_folder))
+    assert encoder.model_type in ("clip", "siglip")
+    assert encoder.image_size == 32
+    vectors = encoder.embed_wafers(random_wafers(5))
+    assert vectors.shape == (5, encoder.dim)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_batching_does_not_change_vectors(tiny_dual_encoder_folder):
+    encoder = load_dual_encoder(str(tiny_dual_encoder_folder))
+    wafers = random_wafers(7, seed=1)
+    together = encoder.embed_wafers(wafers, batch_size=7)
+    one_by_one = np.concatenate([encoder.embed_wafers([w]) for w in wafers])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    texts = ["edge ring", "a scratch from the upper left to the centre of the wafer", "none"]
+    np.testing.assert_allclose(encoder.embed_texts(texts),
+                               np.concatenate([encoder.embed_texts([t]) for t in texts]), atol=1e-5)
+
+
+def test_long_text_is_cut_with_a_warning(tiny_dual_encoder_folder):
+    encoder = load_dual_encoder(str(tiny_dual_encoder_folder))
+    with pytest.warns(FabsightWarning, match="cut to fit"):
+        vectors = encoder.embed_texts(["ring " * 100])
+    assert vectors.shape == (1, encoder.dim)
+
+
+def test_pictures_go_through_the_models_own_processor(tiny_dual_encoder_folder):
+    encoder = load_dual_encoder(str(tiny_dual_encoder_folder))
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8))
+    assert encoder.embed_pictures([picture, picture]).shape == (2, encoder.dim)
+
+
+@pytest.mark.parametrize("texts", [[], [""], ["   "]])
+def test_empty_texts_are_refused(tiny_dual_encoder_folder, texts):
+    encoder = load_dual_encoder(str(tiny_dual_encoder_folder))
+    with pytest.raises(FabsightError, match="non-empty"):
+        encoder.tokenize(texts)
+
+
+def test_unknown_and_missing_models_say_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(FabsightError, match="not on this machine.*never downloads"):
+        load_dual_encoder("openai/clip-vit-base-patch32")
+    with pytest.raises(FabsightError, match="unknown model 'no-such-model'.*wafer-clip"):
+        load_dual_encoder("no-such-model")
+    with pytest.raises(FabsightError, match="no config.json"):
+        load_dual_encoder(str(tmp_path))
+
+
+def test_pixels_crop_padding_and_stretch_to_square():
+    grid = np.zeros((40, 30), np.uint8)
+    grid[5:15, 5:25] = 1  # a 10 x 20 block of dies in a padded array
+    grid[5:15, 5:15] = 2
+    square = grid_to_square(grid, 8)
+    assert square.shape == (8, 8)
+    assert (square[:, :4] == 2).all() and (square[:, 4:] == 1).all()
+    pixels = wafer_pixels([grid], 8)
+    assert pixels.shape == (1, 8, 8, 3)
+    assert (pixels[0, 0, 0] == MODEL_PALETTE[2]).all()
