@@ -42,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser, options_class: type) -> None:
             parser.add_argument(f.name, **kwargs)
             continue
         names = [f"--{f.name.replace('_', '-')}"] + ([meta["short"]] if meta["short"] else [])
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            kwargs.update(type=kind, required=True, nargs=(meta["nargs"] or "+") if is_list else None)
+            parser.add_argument(*names, dest=f.name, **kwargs)  # no default in the dataclass: a required flag
+            continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         if kind is bool:
             parser.add_argument(*names, dest=f.name, action="store_true", default=default, **kwargs)

@@ -1,0 +1,206 @@
+"""Classification metrics: accuracy, macro-F1, per-class precision and recall, confusion matrix, ECE.
+
+Written with numpy on the confusion matrix rather than taken from
+scikit-learn: every number here is a ratio of two counts of that matrix,
+a few lines that are easy to check, and scikit-learn would add a large
+dependency (with its own compiled stack) for them. The tests check every
+number against scikit-learn on random labels, so the conventions are
+scikit-learn's:
+
+- the classes are the sorted union of true and predicted labels;
+- precision of a class never predicted, recall of a class never true, and
+  F1 when both are 0, are 0 (scikit-learn's `zero_division=0`);
+- macro-F1 is the unweighted mean of the per-class F1 scores (not the F1 of
+  macro precision and macro recall).
+
+Expected calibration error (Guo et al., 2017) uses equal-width bins over
+[0, 1], 15 by default as in that paper: bin i holds confidences in
+(i/M, (i+1)/M], with 0 in the first bin; ECE = sum over bins of
+(bin size / n) * |accuracy(bin) - mean confidence(bin)|.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabsight.errors import InputError
+from fabsight.evaluate.external import eval_extra_missing
+from fabsight.evaluate.io import align_ids, preview, read_records, records_by_id
+from fabsight.options import option
+
+DEFAULT_BINS = 15
+FORMAT_HELP = ("CSV (header row: id,label[,confidence]), JSON Lines or a JSON list of {id, label[, confidence]"
+               "[, scores: {label: probability}]}, or a JSON object {id: label}; the confidence (0..1) of a "
+               "prediction defaults to its largest score")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifyOptions:
+    bins: int = option("equal-width confidence bins for the expected calibration error", DEFAULT_BINS)
+
+
+def confusion_matrix(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """counts[i, j]: items of true class labels[i] predicted as labels[j]."""
+    index = {label: i for i, label in enumerate(labels)}
+    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)  # (classes, classes)
+    np.add.at(counts, ([index[t] for t in truth], [index[p] for p in predicted]), 1)
+    return counts
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    out = np.zeros(numerator.shape, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def calibration(correct: np.ndarray, confidence: np.ndarray, bins: int = DEFAULT_BINS) -> dict[str, Any]:
+    """Expected calibration error and the reliability table (equal-width bins, see the module doc)."""
+    if bins < 1:
+        raise InputError(f"the number of calibration bins must be at least 1, not {bins}")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.searchsorted(edges[1:-1], confidence, side="left")  # (n,) bin of each item, (lo, hi]
+    table, ece = [], 0.0
+    for b in range(bins):
+        members = which == b
+        count = int(members.sum())
+        accuracy = float(correct[members].mean()) if count else None
+        mean_confidence = float(confidence[members].mean()) if count else None
+        if count:
+            ece += count / len(confidence) * abs(accuracy - mean_confidence)
+        table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": count,
+                      "accuracy": accuracy, "confidence": mean_confidence})
+    return {"ece": float(ece), "bins": table}
+
+
+def classification_scores(truth: Sequence[str], predicted: Sequence[str],
+                          confidence: Sequence[float] | None = None, *, bins: int = DEFAULT_BINS) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix and (with confidences) ECE."""
+    if bins < 1:
+        raise InputError(f"the number of calibration bins must be at least 1, not {bins}")
+    if len(truth) != len(predicted):
+        raise InputError(f"{len(truth)} true labels but {len(predicted)} predictions")
+    if not truth:
+        raise InputError("nothing to score: no labelled items")
+    labels = sorted(set(truth) | set(predicted))
+    counts = confusion_matrix(truth, predicted, labels)
+    hits = np.diag(counts)  # (classes,)
+    support, predicted_count = counts.sum(axis=1), counts.sum(axis=0)
+    precision, recall = _ratio(hits, predicted_count), _ratio(hits, support)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    result: dict[str, Any] = {
+        "items": len(truth),
+        "accuracy": float(hits.sum() / len(truth)),
+        "macro_f1": float(f1.mean()),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "labels": labels,
+        "per_class": [{"label": label, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s),
+                       "predicted": int(c)}
+                      for label, p, r, f, s, c in zip(labels, precision, recall, f1, support, predicted_count)],
+        "confusion": counts.tolist(),
+        "ece": None,
+        "calibration": None,
+    }
+    if confidence is not None:
+        conf = np.asarray(confidence, dtype=np.float64)
+        if conf.shape != (len(truth),):
+            raise InputError(f"{len(truth)} predictions but {conf.size} confidences")
+        if not np.all((conf >= 0) & (conf <= 1)):
+            raise InputError("confidences must lie between 0 and 1")
+        correct = np.asarray([t == p for t, p in zip(truth, predicted)], dtype=np.float64)
+        table = calibration(correct, conf, bins)
+        result["ece"], result["calibration"] = table["ece"], table["bins"]
+    return result
+
+
+# --- files ---------------------------------------------------------------------------------------
+def _label(record: dict[str, Any], path: Path, key: str) -> str:
+    value = record.get("label")
+    if value is None or isinstance(value, (dict, list, bool)) or str(value).strip() == "":
+        raise InputError(f"id {key!r}: missing or invalid 'label' (expected {FORMAT_HELP})", path)
+    return str(value)
+
+
+def _confidence(record: dict[str, Any], path: Path, key: str) -> float | None:
+    value = record.get("confidence")
+    if value in (None, ""):
+        scores = record.get("scores")
+        if scores is None:
+            return None
+        if not isinstance(scores, dict) or not scores or \
+                not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in scores.values()):
+            raise InputError(f"id {key!r}: 'scores' must be an object {{label: probability}}", path)
+        value = max(scores.values())
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"id {key!r}: confidence {value!r} is not a number", path) from None
+    if not 0.0 <= number <= 1.0:
+        raise InputError(f"id {key!r}: confidence {number} is not between 0 and 1", path)
+    return number
+
+
+def read_labels(path: str | Path, role: str) -> dict[str, dict[str, Any]]:
+    path = Path(path)
+    records = records_by_id(read_records(path, "label"), path, role)
+    if not records:
+        raise InputError(f"no {role}s", path)
+    return records
+
+
+def evaluate_classification_files(truth_path: str | Path, preds_path: str | Path,
+                                  options: ClassifyOptions = ClassifyOptions()) -> dict[str, Any]:
+    """`classification_scores` over the predicted ids of two label files (see FORMAT_HELP)."""
+    truth_path, preds_path = Path(truth_path), Path(preds_path)
+    truth = read_labels(truth_path, "truth")
+    preds = read_labels(preds_path, "prediction")
+    ids = align_ids(preds, truth, preds_path)
+    true_labels = [_label(truth[key], truth_path, key) for key in ids]
+    predicted = [_label(preds[key], preds_path, key) for key in ids]
+    confidences = [_confidence(preds[key], preds_path, key) for key in ids]
+    given = [c is not None for c in confidences]
+    if any(given) and not all(given):
+        missing = [key for key, g in zip(ids, given) if not g]
+        raise InputError(f"{len(missing)} of {len(ids)} predictions have no confidence (give one for all or none): "
+                         f"{preview(missing)}", preds_path)
+    result = classification_scores(true_labels, predicted, confidences if all(given) else None, bins=options.bins)
+    return {**result, "truth": str(truth_path), "preds": str(preds_path),
+            "references_without_prediction": len(truth) - len(ids)}
+
+
+def save_confusion_png(result: dict[str, Any], path: str | Path, title: str = "Confusion matrix") -> Path:
+    """Draw the confusion matrix of a `classification_scores` result (rows: truth, columns: predicted)."""
+    try:  # a bare Figure draws with Agg and leaves pyplot and the user's backend alone
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise eval_extra_missing("matplotlib", exc) from None
+
+    from fabsight.files import atomic_write
+
+    labels, counts = result["labels"], np.asarray(result["confusion"])
+    size = max(4.0, 0.55 * len(labels) + 2.5)
+    figure = Figure(figsize=(size, size), dpi=120)
+    axes = figure.add_subplot()
+    rows = counts.sum(axis=1, keepdims=True)
+    shade = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)  # colour: share of the true class
+    axes.imshow(shade, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            axes.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                      color="white" if shade[i, j] > 0.5 else "black")
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(f"{title} (accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f})", fontsize=9)
+    figure.tight_layout()
+    path = Path(path)
+    with atomic_write(path) as handle:
+        figure.savefig(handle, format="png")
+    return path

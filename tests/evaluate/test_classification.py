@@ -1,0 +1,128 @@
+"""Classification metrics against scikit-learn, ECE by hand, and the `evaluate classify` command."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fabsight.cli.app import main
+from fabsight.errors import InputError
+from fabsight.evaluate.classification import calibration, classification_scores
+
+CLASSES = ["Center", "Donut", "Edge-Loc", "Edge-Ring", "Loc", "Near-full", "Random", "Scratch", "none"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scores_equal_scikit_learn(seed):
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = random.Random(seed)
+    truth = [rng.choice(CLASSES[:7]) for _ in range(200)]  # "Scratch" and "none" are only ever predicted
+    predicted = [t if rng.random() < 0.6 else rng.choice(CLASSES[1:]) for t in truth]  # "Center" never predicted
+    result = classification_scores(truth, predicted)
+    labels = sorted(set(truth) | set(predicted))
+    assert result["labels"] == labels
+    assert result["accuracy"] == pytest.approx(metrics.accuracy_score(truth, predicted))
+    assert result["macro_f1"] == pytest.approx(metrics.f1_score(truth, predicted, average="macro", zero_division=0))
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(truth, predicted, labels=labels,
+                                                                             zero_division=0)
+    np.testing.assert_allclose([c["precision"] for c in result["per_class"]], precision)
+    np.testing.assert_allclose([c["recall"] for c in result["per_class"]], recall)
+    np.testing.assert_allclose([c["f1"] for c in result["per_class"]], f1)
+    assert [c["support"] for c in result["per_class"]] == support.tolist()
+    np.testing.assert_array_equal(result["confusion"], metrics.confusion_matrix(truth, predicted, labels=labels))
+
+
+def test_ece_by_hand():
+    # 5 bins: (0, .2], (.2, .4], (.4, .6], (.6, .8], (.8, 1]; 0.6 and 0.2 fall in the bins they close, 0 in the first
+    confidence = np.array([0.0, 0.2, 0.6, 0.6, 0.9, 1.0])
+    correct = np.array([0.0, 1.0, 1.0, 0.0, 1.0, 1.0])
+    table = calibration(correct, confidence, bins=5)
+    assert [b["count"] for b in table["bins"]] == [2, 0, 2, 0, 2]
+    # bin 1: acc 0.5, conf 0.1; bin 3: acc 0.5, conf 0.6; bin 5: acc 1, conf 0.95
+    assert table["ece"] == pytest.approx(2 / 6 * 0.4 + 2 / 6 * 0.1 + 2 / 6 * 0.05)
+    assert table["bins"][1]["accuracy"] is None
+
+
+def test_perfectly_calibrated_predictions_have_zero_ece():
+    truth = ["a"] * 10
+    predicted = ["a"] * 8 + ["b"] * 2
+    result = classification_scores(truth, predicted, [0.8] * 10, bins=10)
+    assert result["ece"] == pytest.approx(0.0)
+    assert result["accuracy"] == pytest.approx(0.8)
+
+
+def test_confidence_out_of_range_is_an_error():
+    with pytest.raises(InputError, match="between 0 and 1"):
+        classification_scores(["a"], ["a"], [1.5])
+
+
+@pytest.fixture
+def label_files(tmp_path):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\nw1,Center\nw2,Donut\nw3,Scratch\nw4,Scratch\nw5,none\n", encoding="utf-8")
+    preds = tmp_path / "preds.jsonl"
+    rows = [{"id": "w1", "label": "Center", "scores": {"Center": 0.9, "Donut": 0.1}},
+            {"id": "w2", "label": "Center", "confidence": 0.6},
+            {"id": "w3", "label": "Scratch", "confidence": 0.7},
+            {"id": "w4", "label": "Scratch", "confidence": 0.95},
+            {"id": "w5", "label": "Scratch", "confidence": 0.55}]
+    preds.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return truth, preds
+
+
+def test_classify_command_json_and_png(label_files, tmp_path, capsys):
+    truth, preds = label_files
+    png = tmp_path / "confusion.png"
+    assert main(["evaluate", "classify", "--truth", str(truth), "--preds", str(preds), "--bins", "10",
+                 "--confusion-png", str(png), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accuracy"] == pytest.approx(3 / 5)
+    assert result["labels"] == ["Center", "Donut", "Scratch", "none"]
+    assert result["confusion"] == [[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 2, 0], [0, 0, 1, 0]]
+    assert len(result["calibration"]) == 10 and result["ece"] is not None
+    with Image.open(png) as picture:
+        assert picture.format == "PNG" and picture.width > 200
+
+
+def test_classify_command_table(label_files, capsys):
+    truth, preds = label_files
+    assert main(["evaluate", "classify", "--truth", str(truth), "--preds", str(preds)]) == 0
+    out = capsys.readouterr().out
+    assert "macro-F1" in out and "Confusion matrix" in out and "Scratch" in out
+
+
+def test_json_object_of_labels_is_accepted(tmp_path, capsys):
+    (tmp_path / "t.json").write_text(json.dumps({"1": "a", "2": "b", "3": "b"}))
+    (tmp_path / "p.json").write_text(json.dumps({"1": "a", "2": "b", "3": "a"}))
+    assert main(["evaluate", "classify", "--truth", str(tmp_path / "t.json"), "--preds", str(tmp_path / "p.json"),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accuracy"] == pytest.approx(2 / 3) and result["ece"] is None
+
+
+@pytest.mark.parametrize("truth_text, preds_text, expected", [
+    ("id,label\n1,a\n", "id,label\n1,a\n2,b\n", "1 prediction id(s) are not in the references: '2'"),
+    ("id,label\n1,a\n2,b\n", "id,label,confidence\n1,a,0.5\n2,b,\n", "1 of 2 predictions have no confidence"),
+    ("id,label\n1,a\n", "id,label,confidence\n1,a,high\n", "confidence 'high' is not a number"),
+    ("id,label\n1,a\n1,b\n", "id,label\n1,a\n", "1 id(s) appear more than once: '1'"),
+    ("id,label\n1,a\n", "name,label\n1,a\n", "with an 'id' column"),
+    ("id,label\n1,a\n", "id,label\n1,\n", "missing or invalid 'label'"),
+])
+def test_bad_label_files_are_one_line(tmp_path, capsys, truth_text, preds_text, expected):
+    (tmp_path / "t.csv").write_text(truth_text)
+    (tmp_path / "p.csv").write_text(preds_text)
+    assert main(["evaluate", "classify", "--truth", str(tmp_path / "t.csv"), "--preds", str(tmp_path / "p.csv"),
+                 "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and expected in err, err
+
+
+def test_missing_option_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "classify", "--truth", "x.csv"])
+    assert exit_info.value.code == 2
+    assert "the following arguments are required: --preds" in capsys.readouterr().err
