@@ -92,3 +92,12 @@ def test_debug_shows_the_traceback(wafer_file, tmp_path):
     blocker.write_text("")
     with pytest.raises(InputError):
         main(["ingest", str(wafer_file[0]), "--out", str(blocker), "--debug"])
+
+
+def test_files_in_a_folder_that_are_not_maps_are_skipped_with_a_warning(wafer_file, capsys):
+    path, _ = wafer_file
+    (path.parent / "README.md").write_text("# notes about these wafers\n")
+    assert main(["stats", str(path.parent), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [w["source"] for w in json.loads(out)["wafers"]] == [str(path)]
+    assert "skipped 1 file(s)" in err and "README.md" in err

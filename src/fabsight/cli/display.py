@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(highlight=False)
+if not console.is_terminal:  # piped or captured: rich would assume 80 columns and squash the tables
+    console.width = max(console.width, 160)
 
 
 def percent(value: float | None, digits: int = 1) -> str:

@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser, options_class: type) -> None:
             if kwargs["nargs"] is None:
                 del kwargs["nargs"]
             kwargs["type"] = kind
+            if f.default is not dataclasses.MISSING:  # an optional positional (nargs="?") keeps its default
+                kwargs["default"] = f.default
             parser.add_argument(f.name, **kwargs)
             continue
         names = [f"--{f.name.replace('_', '-')}"] + ([meta["short"]] if meta["short"] else [])

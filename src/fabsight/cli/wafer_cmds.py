@@ -58,13 +58,17 @@ def show_stats(result: dict) -> None:
     rows = []
     for s in result["wafers"]:
         zones = s.get("zones", {})
-        rows.append((Path(s["source"]).name if s["source"] else "-", s["lot"], s["wafer_id"], s["dies"], s["fails"],
-                     yield_text(s["yield"]), percent(zones.get("center", {}).get("yield")),
-                     percent(zones.get("edge", {}).get("yield")), _largest_cluster(s), _top_fail_bin(s),
-                     "" if s["complete"] else "[red]incomplete[/red]"))
-    table(None, ("file", "lot", "wafer", "dies", "fails", "yield", "centre yield", "edge yield",
-                 "largest cluster", "top fail bin", ""), rows,
-          right=("dies", "fails", "yield", "centre yield", "edge yield", "largest cluster"))
+        rows.append((_file_name(s), s["lot"], s["wafer_id"], s["dies"], s["fails"],
+                     yield_text(s["yield"]) + ("" if s["complete"] else " [red](incomplete)[/red]"),
+                     percent(zones.get("center", {}).get("yield")), percent(zones.get("edge", {}).get("yield")),
+                     _largest_cluster(s), _top_fail_bin(s)))
+    table(None, ("file", "lot", "wafer", "dies", "fails", "yield", "centre", "edge", "biggest cluster",
+                 "top fail bin"), rows,
+          right=("dies", "fails", "yield", "centre", "edge", "biggest cluster"))
+
+
+def _file_name(row: dict) -> str:
+    return Path(row["source"]).name if row["source"] else "-"
 
 
 # --- ingest and render --------------------------------------------------------
@@ -117,10 +121,10 @@ def run_render(options: RenderOptions) -> dict[str, Any]:
 
 
 def show_ingest(result: dict) -> None:
-    rows = [(Path(w["source"]).name, w["format"], w["lot"], w["wafer_id"], f"{w['rows']}x{w['cols']}", w["dies"],
-             yield_text(w["yield"]), "" if w["complete"] else "[red]incomplete[/red]",
+    rows = [(_file_name(w), w["format"], w["lot"], w["wafer_id"], f"{w['rows']}x{w['cols']}", w["dies"],
+             yield_text(w["yield"]) + ("" if w["complete"] else " [red](incomplete)[/red]"),
              ", ".join(Path(f).name for f in w["files"].values())) for w in result["wafers"]]
-    table(None, ("file", "format", "lot", "wafer", "grid", "dies", "yield", "", "written"), rows,
+    table(None, ("file", "format", "lot", "wafer", "grid", "dies", "yield", "written"), rows,
           right=("dies", "yield"))
     if result["out"]:
         message(f"{len(result['wafers'])} wafer(s) written to {result['out']}")

@@ -9,12 +9,13 @@ functions: `sniff(head: bytes) -> bool`, given the first bytes of the file
 from __future__ import annotations
 
 import importlib
+import warnings
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fabsight.errors import FabsightError, InputError
+from fabsight.errors import FabsightError, FabsightWarning, InputError
 from fabsight.options import option
 from fabsight.progress import track
 from fabsight.wafer.map import WaferMap
@@ -68,6 +69,10 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
     return head
 
 
+class UnknownFormat(InputError):
+    """The file is readable but no reader recognises it."""
+
+
 def detect(path: str | Path) -> Reader:
     """The reader for this file, or an error listing the formats we know."""
     path = Path(path)
@@ -75,14 +80,17 @@ def detect(path: str | Path) -> Reader:
         raise InputError("no such file", path)
     if path.is_dir():
         raise InputError("is a folder; pass the files in it or use a command that takes folders", path)
-    head = read_head(path)
+    try:
+        head = read_head(path)
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", path) from None
     if not head:
         raise InputError("file is empty", path)
     for reader in READERS:
         if reader.sniff(head):
             return reader
     known = "; ".join(r.description for r in READERS)
-    raise InputError(f"not a wafer-map file fabsight can read (known formats: {known})", path)
+    raise UnknownFormat(f"not a wafer-map file fabsight can read (known formats: {known})", path)
 
 
 def load(path: str | Path, *, trust_pickle: bool = False) -> list[WaferMap]:
@@ -102,16 +110,24 @@ def _load_with(path: Path, reader: Reader, options: LoadOptions) -> list[WaferMa
     return wafers
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders replaced by the files in them (recursively, sorted, hidden skipped)."""
-    files: list[Path] = []
+def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
+    """(file, named) pairs: files as given (named), folders replaced by the files in them, recursively,
+    sorted, hidden ones left out."""
+    files: list[tuple[Path, bool]] = []
     for item in map(Path, paths):
         if item.is_dir():
-            files.extend(p for p in sorted(item.rglob("*"))
+            files.extend((p, False) for p in sorted(item.rglob("*"))
                          if p.is_file() and not any(part.startswith(".") for part in p.relative_to(item).parts))
         else:
-            files.append(item)
+            files.append((item, True))
     return files
+
+
+MAP_SUFFIXES = {".stdf", ".std", ".gz", ".npy", ".npz", ".csv", ".png", ".jpg", ".jpeg", ".pkl", ".pickle"}
+
+
+def _claims_to_be_a_map(path: Path) -> bool:
+    return path.suffix.lower() in MAP_SUFFIXES
 
 
 @dataclass
@@ -125,10 +141,26 @@ class Loaded:
 
 
 def load_many(paths: Iterable[str | Path], options: LoadOptions = LoadOptions()) -> Iterator[Loaded]:
-    """Each file in turn: one bad file never stops a batch."""
-    for path in track(expand_paths(paths), "reading"):
+    """Each file in turn: one bad file never stops a batch.
+
+    A file found inside a folder that is not a wafer map at all (a README,
+    say) is passed over with one warning at the end; a file named
+    explicitly, or whose name claims a map format (junk called `.png`), is
+    always read or reported.
+    """
+    passed_over = []
+    for path, named in track(expand_paths(paths), "reading"):
         try:
             reader = detect(path)
             yield Loaded(path, reader.name, _load_with(path, reader, options))
+        except UnknownFormat as exc:
+            if named or _claims_to_be_a_map(path):
+                yield Loaded(path, error=exc)
+            else:
+                passed_over.append(path.name)
         except FabsightError as exc:
             yield Loaded(path, error=exc)
+    if passed_over:
+        shown = ", ".join(passed_over[:5]) + (f" and {len(passed_over) - 5} more" if len(passed_over) > 5 else "")
+        warnings.warn(f"skipped {len(passed_over)} file(s) in folders that are not wafer maps: {shown}",
+                      FabsightWarning, stacklevel=2)
