@@ -1,0 +1,1 @@
+"""Yield-engineering knowledge as data files: pattern taxonomy (and, later, causes and next checks)."""

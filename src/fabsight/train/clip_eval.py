@@ -1,0 +1,51 @@
+"""Zero-shot quality of a dual encoder: single patterns, mixtures, and real labelled maps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fabsight.evaluate.classification import classification_scores
+from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES
+from fabsight.models.dual_encoder import DualEncoder
+from fabsight.tasks.zero_shot import ZeroShotOptions, classify_vectors, encode_labels
+
+
+def _predict(encoder: DualEncoder, wafers: Sequence[Any], labels: Sequence[str]) -> list[dict[str, Any]]:
+    label_set = encode_labels(encoder, labels)
+    # min_confidence 0: score the model's best guess; "uncertain" is measured separately.
+    return classify_vectors(encoder, encoder.embed_wafers(wafers), label_set, ZeroShotOptions(min_confidence=0.0))
+
+
+def single_label_scores(encoder: DualEncoder, wafers: Sequence[Any], truth: Sequence[str],
+                        labels: Sequence[str] = PATTERN_NAMES) -> dict[str, Any]:
+    results = _predict(encoder, wafers, labels)
+    predicted = [r["pattern"] for r in results]
+    return classification_scores(list(truth), predicted, [r["confidence"] for r in results])
+
+
+def defect_only_scores(encoder: DualEncoder, wafers: Sequence[Any], truth: Sequence[str]) -> dict[str, Any]:
+    """The eight defect classes only (maps labelled none left out, "none" not offered as an answer)."""
+    keep = [i for i, t in enumerate(truth) if t != "none"]
+    return single_label_scores(encoder, [wafers[i] for i in keep], [truth[i] for i in keep], DEFECT_NAMES)
+
+
+def mixture_scores(encoder: DualEncoder, wafers: Sequence[Any], label_sets: Sequence[frozenset[str]]
+                   ) -> dict[str, Any]:
+    """Exact match of the set of present patterns, and per-pattern F1 of presence."""
+    results = _predict(encoder, wafers, DEFECT_NAMES)
+    found = [frozenset(r["present"]) for r in results]
+    per_pattern = {}
+    for name in DEFECT_NAMES:
+        truth = np.array([name in s for s in label_sets])
+        guess = np.array([name in s for s in found])
+        tp = int((truth & guess).sum())
+        precision = tp / guess.sum() if guess.sum() else 0.0
+        recall = tp / truth.sum() if truth.sum() else 0.0
+        per_pattern[name] = {"f1": 2 * precision * recall / (precision + recall) if tp else 0.0,
+                             "precision": precision, "recall": recall, "support": int(truth.sum())}
+    return {"items": len(found), "exact_match": float(np.mean([f == t for f, t in zip(found, label_sets)])),
+            "per_pattern": per_pattern,
+            "macro_f1": float(np.mean([v["f1"] for v in per_pattern.values() if v["support"]]))}

@@ -1,0 +1,144 @@
+"""Contrastive training of the wafer image-text model on synthetic maps and their descriptions.
+
+Loss: SigLIP's pairwise sigmoid loss (or CLIP's softmax loss), with one
+change for synthetic data, where many maps in a batch share a pattern:
+a pair whose description is also true of the image (its patterns are a
+subset of the image's patterns) is neither pushed apart nor pulled
+together, except on the diagonal. Otherwise two edge rings in one batch
+would be trained to disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabsight.knowledge.patterns import DEFECT_NAMES
+from fabsight.models.wafer_pixels import MODEL_PALETTE
+from fabsight.options import option
+from fabsight.progress import track
+from fabsight.train.clip_build import DualEncoderShape, build_dual_encoder, save_dual_encoder
+from fabsight.train.descriptions import describe
+from fabsight.train.tokenizer import train_tokenizer
+from fabsight.train.wafer_data import WaferSet, draw_wafer_set
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClipTrainOptions:
+    out: str = option("folder to write the trained model to", "src/fabsight/models/weights/wafer-clip")
+    family: str = option("model family", "siglip", choices=("siglip", "clip"))
+    steps: int = option("optimiser steps", 6000)
+    batch_size: int = option("maps per step", 128)
+    learning_rate: float = option("peak learning rate (AdamW, warm-up then cosine decay)", 1e-3)
+    train_single: int = option("distinct single-pattern training maps", 60000)
+    train_mixed: int = option("distinct mixed-pattern training maps", 20000)
+    seed: int = option("seed for data, initialisation and batches", 0)
+    image_size: int = option("model input size in pixels (patches of 8)", 48)
+    width: int = option("transformer width of both encoders", 128)
+    layers: int = option("transformer layers of each encoder", 3)
+    vocab_size: int = option("tokenizer vocabulary size", 2048)
+
+
+# Held-out synthetic maps come from seeds no training run draws from (training uses 2*seed and 2*seed+1).
+CALIBRATION_SEED = 1_000_003
+BENCHMARK_SEED = 2_000_003
+
+
+def pixels(squares: np.ndarray, mean: float = 0.5, std: float = 0.5):
+    """(B, S, S) states -> (B, 3, S, S) normalised float tensor, as `DualEncoder.wafer_tensor` makes."""
+    import torch
+
+    rgb = MODEL_PALETTE[squares].astype(np.float32) / 255.0  # (B, S, S, 3)
+    return torch.from_numpy(((rgb - mean) / std).transpose(0, 3, 1, 2).copy())  # (B, 3, S, S)
+
+
+def pair_weights(label_sets: list[frozenset[str]]):
+    """(B, B) 1 where a pair counts in the loss, 0 where the text is also true of the image (off-diagonal)."""
+    import torch
+
+    bits = {name: 1 << i for i, name in enumerate(DEFECT_NAMES)}
+    masks = torch.tensor([sum(bits[name] for name in labels) for labels in label_sets])  # (B,) pattern bitmasks
+    image, text = masks[:, None], masks[None, :]  # (B, 1), (1, B)
+    text_true = torch.where(text == 0, image == 0, (text & ~image) == 0)  # "no pattern" is true only of clean maps
+    return (~text_true | torch.eye(len(label_sets), dtype=torch.bool)).float()  # (B, B)
+
+
+def contrastive_loss(logits, weights, family: str):
+    """logits: (B, B) image x text; weights: (B, B) from `pair_weights`."""
+    import torch
+    import torch.nn.functional as F
+
+    n = logits.shape[0]
+    eye = torch.eye(n, dtype=torch.bool)
+    if family == "siglip":
+        signs = torch.where(eye, 1.0, -1.0)
+        return -(weights * F.logsigmoid(signs * logits)).sum() / n
+    masked = logits.masked_fill(weights == 0, float("-inf"))
+    targets = torch.arange(n)
+    return (F.cross_entropy(masked, targets) + F.cross_entropy(masked.T, targets)) / 2
+
+
+def _schedule(step: int, steps: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def _forward_logits(model, pixel_values, tokens, family: str):
+    output = model(pixel_values=pixel_values, input_ids=tokens["input_ids"],
+                   **({} if family == "siglip" else {"attention_mask": tokens["attention_mask"]}))
+    return output.logits_per_image  # (B, B)
+
+
+def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
+    """Train from scratch, save to `options.out`, and return the training record."""
+    import torch
+
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    started = time.monotonic()
+    data = draw_wafer_set(options.train_single, options.train_mixed, options.seed, options.image_size)
+    log(f"drew {len(data)} training maps in {time.monotonic() - started:.0f} s")
+    corpus = [describe(t, rng) for t in data.truths for _ in range(3)]
+    tokenizer = train_tokenizer(corpus, vocab_size=options.vocab_size, max_length=32)
+    shape = DualEncoderShape(family=options.family, image_size=options.image_size, width=options.width,
+                             layers=options.layers, text_width=options.width, text_layers=options.layers)
+    model = build_dual_encoder(shape, tokenizer)
+    if options.family == "siglip":  # the SigLIP paper's start: t = 10, b = -10
+        with torch.no_grad():
+            model.logit_scale.fill_(math.log(10.0))
+            model.logit_bias.fill_(-10.0)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=options.learning_rate, weight_decay=0.05)
+    warmup = max(1, options.steps // 20)
+    label_sets = data.label_sets
+    history = []
+    model.train()
+    for step in track(range(options.steps), "training"):
+        batch = rng.choice(len(data), size=options.batch_size, replace=False)
+        texts = [describe(data.truths[i], rng) for i in batch]
+        tokens = tokenizer(texts, padding="max_length" if options.family == "siglip" else True,
+                           truncation=True, max_length=32, return_tensors="pt")
+        logits = _forward_logits(model, pixels(data.squares[batch]), tokens, options.family)
+        loss = contrastive_loss(logits, pair_weights([label_sets[i] for i in batch]), options.family)
+        for group in optimiser.param_groups:
+            group["lr"] = options.learning_rate * _schedule(step, options.steps, warmup)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        if step % 50 == 0 or step == options.steps - 1:
+            history.append({"step": step, "loss": round(loss.item(), 4), "seconds": round(time.monotonic() - started)})
+            log(f"step {step} loss {loss.item():.4f} ({time.monotonic() - started:.0f} s)")
+    model.eval()
+    out = save_dual_encoder(model, tokenizer, options.out)
+    record = {"options": asdict(options), "history": history, "train_seconds": round(time.monotonic() - started)}
+    (Path(out) / "training.json").write_text(json.dumps(record, indent=2))
+    return record
+
+

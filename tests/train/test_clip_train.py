@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pytest
+
+from fabsight.train.calibrate import fit_platt, fit_temperature
+from fabsight.train.clip_train import ClipTrainOptions, contrastive_loss, pair_weights, train_clip
+from fabsight.train.descriptions import describe
+from fabsight.wafer.synth import generate
+
+
+def test_pairs_whose_text_is_true_of_the_image_are_left_out():
+    sets = [frozenset(), frozenset({"Scratch"}), frozenset({"Scratch", "Center"}), frozenset(), frozenset({"Donut"})]
+    weights = pair_weights(sets).numpy()
+    assert np.all(np.diag(weights) == 1)
+    assert weights[2, 1] == 0  # "scratch" is true of a scratch + centre map: not a negative
+    assert weights[1, 2] == 1  # "scratch and centre" is false of a scratch-only map: a negative
+    assert weights[0, 3] == 0 and weights[3, 0] == 0  # two clean maps
+    assert weights[4, 0] == 1 and weights[0, 4] == 1  # "no pattern" is false of a donut and vice versa
+
+
+@pytest.mark.parametrize("family", ["siglip", "clip"])
+def test_loss_prefers_matching_pairs(family):
+    import torch
+
+    weights = pair_weights([frozenset({"Donut"}), frozenset({"Scratch"}), frozenset({"Center"})])
+    good = torch.eye(3) * 10 - 5
+    bad = -good
+    assert contrastive_loss(good, weights, family) < contrastive_loss(bad, weights, family)
+
+
+def test_descriptions_name_every_pattern_of_a_mixture():
+    rng = np.random.default_rng(0)
+    words = {"Center": ("cent", "bull", "middle"), "Donut": ("donut", "doughnut", "ring", "annul"),
+             "Edge-Loc": ("edge",), "Edge-Ring": ("ring", "rim", "edge"), "Loc": ("loc", "cluster", "blob", "spot"),
+             "Near-full": ("full", "all", "every", "wipeout"), "Random": ("random", "scatter", "salt", "speckle"),
+             "Scratch": ("scratch", "line", "streak", "scrape")}
+    for sample in generate("mixed", n=30, seed=4) + generate("any", n=30, seed=5):
+        text = describe(sample.truth, rng).lower()
+        for name in sample.truth["classes"]:
+            if name != "none":
+                assert any(w in text for w in words[name]), (name, text)
+
+
+def test_numbers_in_descriptions_come_from_the_truth():
+    rng = np.random.default_rng(1)
+    for sample in generate("any", n=40, seed=6):
+        text = describe(sample.truth, rng)
+        if "dies lost" in text:
+            assert f"{round(100 * sample.truth['fail_share'])}% of dies lost" in text
+        if "failing dies)" in text:
+            assert f"({sample.truth['fails']} failing dies)" in text
+
+
+def test_temperature_and_platt_fits_recover_known_values():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 5)) * 3
+    true_t = 2.5
+    p = np.exp(logits / true_t)
+    p /= p.sum(axis=1, keepdims=True)
+    targets = np.array([rng.choice(5, p=row) for row in p])
+    assert fit_temperature(logits, targets) == pytest.approx(true_t, rel=0.1)
+    x = rng.normal(size=20000) * 4
+    y = rng.random(20000) < 1 / (1 + np.exp(-(0.5 * x - 1.0)))
+    a, b = fit_platt(x, y)
+    assert a == pytest.approx(0.5, abs=0.05) and b == pytest.approx(-1.0, abs=0.1)
+
+
+def test_a_tiny_training_run_saves_a_loadable_model(tmp_path):
+    from fabsight.models.dual_encoder import load_dual_encoder
+
+    options = ClipTrainOptions(out=str(tmp_path / "m"), steps=3, batch_size=8, train_single=24, train_mixed=8,
+                               image_size=16, width=16, layers=1, vocab_size=300)
+    record = train_clip(options, log=lambda _: None)
+    assert len(record["history"]) >= 2 and all(np.isfinite(h["loss"]) for h in record["history"])
+    assert json.loads((tmp_path / "m" / "training.json").read_text())["options"]["steps"] == 3
+    encoder = load_dual_encoder(str(tmp_path / "m"))
+    assert encoder.embed_wafers([s.wafer for s in generate("any", n=2, seed=0)]).shape == (2, 16)
