@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fabsight.errors import InputError
+from fabsight.knowledge.patterns import PATTERN_NAMES, patterns
 from fabsight.wafer.synth.shapes import MAX_DIES_ACROSS, MIN_DIES_ACROSS, SIZE_WORDS
 
-CLASSES = ("Center", "Donut", "Edge-Loc", "Edge-Ring", "Loc", "Near-full", "Random", "Scratch", "none")
+CLASSES = PATTERN_NAMES
 MIXABLE = ("Center", "Donut", "Edge-Loc", "Edge-Ring", "Loc", "Scratch")
 EXCLUSIVE = (frozenset({"Center", "Donut"}), frozenset({"Edge-Loc", "Edge-Ring"}))  # at most one of each pair
 
@@ -41,38 +42,8 @@ def _mixtures() -> tuple[tuple[str, ...], ...]:
 
 MIXTURES = _mixtures()
 
-SYNONYMS: dict[str, str] = {
-    # Center
-    "center": "Center", "centre": "Center", "central": "Center", "bullseye": "Center", "bulls eye": "Center",
-    "bull's eye": "Center", "center cluster": "Center", "centre cluster": "Center", "center spot": "Center",
-    "centre spot": "Center", "center blob": "Center", "centre blob": "Center",
-    # Donut
-    "donut": "Donut", "donuts": "Donut", "doughnut": "Donut", "doughnuts": "Donut", "annulus": "Donut",
-    "annular": "Donut", "annular ring": "Donut", "inner ring": "Donut", "mid ring": "Donut",
-    # Edge-Loc
-    "edge loc": "Edge-Loc", "edgeloc": "Edge-Loc", "edge local": "Edge-Loc", "edge localized": "Edge-Loc",
-    "edge localised": "Edge-Loc", "edge cluster": "Edge-Loc", "edge spot": "Edge-Loc", "edge blob": "Edge-Loc",
-    "edge patch": "Edge-Loc", "partial edge": "Edge-Loc",
-    # Edge-Ring
-    "edge ring": "Edge-Ring", "edgering": "Edge-Ring", "ring": "Edge-Ring", "rings": "Edge-Ring",
-    "rim": "Edge-Ring", "outer ring": "Edge-Ring", "edge fail": "Edge-Ring", "edge fails": "Edge-Ring",
-    # Loc
-    "loc": "Loc", "local": "Loc", "localized": "Loc", "localised": "Loc", "cluster": "Loc", "clusters": "Loc",
-    "blob": "Loc", "spot": "Loc", "patch": "Loc", "hotspot": "Loc", "hot spot": "Loc",
-    # Near-full
-    "near full": "Near-full", "nearfull": "Near-full", "nearly full": "Near-full", "almost full": "Near-full",
-    "almost all failing": "Near-full", "almost all fail": "Near-full", "all failing": "Near-full",
-    "mostly failing": "Near-full", "full": "Near-full", "dead": "Near-full", "dead wafer": "Near-full",
-    # Random
-    "random": "Random", "scattered": "Random", "random fails": "Random", "salt and pepper": "Random",
-    "speckle": "Random", "speckled": "Random", "spread": "Random",
-    # Scratch
-    "scratch": "Scratch", "scratches": "Scratch", "scratched": "Scratch", "line": "Scratch", "lines": "Scratch",
-    "streak": "Scratch", "scrape": "Scratch",
-    # none
-    "none": "none", "clean": "none", "no pattern": "none", "normal": "none", "nothing": "none",
-    "no defect": "none", "no defects": "none",
-}
+# Words for each class come from the one taxonomy (knowledge/patterns.json), shared with the models' prompts.
+SYNONYMS: dict[str, str] = {word: p.name for p in patterns() for word in (p.name.lower(), *p.synonyms)}
 ANY_WORDS = ("any", "all", "anything", "any pattern")
 MIXED_WORDS = ("mixed", "mix", "mixture", "mixtures", "combination", "combined", "multiple")
 FILLERS = frozenset({
