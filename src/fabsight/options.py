@@ -13,7 +13,7 @@ from typing import Any
 
 
 def option(help: str, default: Any = dataclasses.MISSING, *, positional: bool = False,
-           nargs: str | None = None, choices: tuple[str, ...] | None = None,
+           nargs: str | int | None = None, choices: tuple[str, ...] | None = None,
            short: str | None = None, metavar: str | None = None) -> Any:
     """A dataclass field that also describes its command-line flag."""
     meta = {"help": help, "positional": positional, "nargs": nargs, "choices": choices,

@@ -80,3 +80,14 @@ def test_pixels_crop_padding_and_stretch_to_square():
     pixels = wafer_pixels([grid], 8)
     assert pixels.shape == (1, 8, 8, 3)
     assert (pixels[0, 0, 0] == MODEL_PALETTE[2]).all()
+
+
+def test_tokens_are_what_the_tokenizer_itself_gives(tiny_dual_encoder_folder):
+    encoder = load_dual_encoder(str(tiny_dual_encoder_folder))
+    texts = ["edge ring", "a scratch from the upper left to the centre of the wafer " * 3, "none", "donut of fails"]
+    with pytest.warns(FabsightWarning, match="1 text"):
+        ours = encoder.tokenize(texts)
+    theirs = encoder.tokenizer(texts, padding="max_length" if encoder.pad_to_max else True, truncation=True,
+                               max_length=encoder.max_text_tokens, return_tensors="pt")
+    assert ours["input_ids"].tolist() == theirs["input_ids"].tolist()
+    assert ours["attention_mask"].tolist() == theirs["attention_mask"].tolist()

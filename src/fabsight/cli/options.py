@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser, options_class: type) -> None:
         names = [f"--{f.name.replace('_', '-')}"] + ([meta["short"]] if meta["short"] else [])
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             kwargs.update(type=kind, required=True, nargs=(meta["nargs"] or "+") if is_list else None)
+            if is_list:
+                kwargs["action"] = "extend"  # `--data a --data b` means both, not only b
             parser.add_argument(*names, dest=f.name, **kwargs)  # no default in the dataclass: a required flag
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
@@ -56,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser, options_class: type) -> None:
         kwargs["default"] = default
         if is_list:
             kwargs["nargs"] = meta["nargs"] or "+"
+            if not default:  # repeated flags add up; a non-empty default is replaced by the flag, not extended
+                kwargs["action"] = "extend"
         if default is not None and default != [] and "%(default)" not in kwargs["help"]:
             kwargs["help"] += " (default: %(default)s)"
         parser.add_argument(*names, dest=f.name, **kwargs)

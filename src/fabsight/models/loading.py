@@ -37,8 +37,9 @@ def _from_hub_cache(model_id: str) -> Path:
     """A Hugging Face id resolved from the local cache only."""
     choices = ", ".join(m.name for m in SHIPPED)
     if model_id.count("/") != 1 or model_id.startswith(("/", ".", "~")):
-        raise FabsightError(f"unknown model {model_id!r}: not a shipped model ({choices}), "
-                            "a local folder, or a Hugging Face id such as openai/clip-vit-base-patch32")
+        raise FabsightError(f"unknown model {model_id!r}: not a shipped model ({choices}), a model folder, "
+                            "or a Hugging Face id such as openai/clip-vit-base-patch32 already on this machine "
+                            "(fabsight never downloads)")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 

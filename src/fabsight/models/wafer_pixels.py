@@ -39,10 +39,15 @@ def grid_to_square(grid: np.ndarray, size: int) -> np.ndarray:
     return grid[rows[:, None], cols[None, :]]  # (size, size)
 
 
-def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
-    """(N, size, size, 3) uint8 RGB pictures of the upright wafers."""
-    out = np.empty((len(wafers), size, size, 3), dtype=np.uint8)
+def wafer_states(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
+    """(N, size, size) uint8 die states (off / pass / fail) of the upright wafers, resampled to a square."""
+    out = np.empty((len(wafers), size, size), dtype=np.uint8)
     for i, wafer in enumerate(wafers):
         grid = wafer.display_grid() if isinstance(wafer, WaferMap) else np.asarray(wafer)
-        out[i] = MODEL_PALETTE[grid_to_square(grid, size)]
+        out[i] = grid_to_square(grid, size)
     return out
+
+
+def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
+    """(N, size, size, 3) uint8 RGB pictures of the upright wafers."""
+    return MODEL_PALETTE[wafer_states(wafers, size)]

@@ -2,11 +2,14 @@
 
 Two readings of the same image-label scores:
 - `scores`: one distribution over the labels (softmax with a temperature
-  fitted on held-out synthetic maps), whose top entry is the pattern;
+  fitted on held-out synthetic maps), whose top entry is the pattern; the
+  `top_scores` best labels are reported, best first;
 - `present`: every label whose own probability of being on the wafer
-  (sigmoid of the SigLIP logit, Platt-calibrated) passes one half, for
-  mixed patterns.
+  (sigmoid of the SigLIP logit, Platt-calibrated) reaches
+  `presence_threshold` (one half by default), for mixed patterns.
 Below `min_confidence` the answer is "uncertain" rather than a guess.
+`decide` turns any (N, L) probabilities into these answers, so a fitted
+probe (`fabsight.models.probes`) answers in the same shape.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from fabsight.errors import FabsightError
 from fabsight.knowledge.patterns import PATTERN_NAMES, label_phrase
 from fabsight.models.dual_encoder import DualEncoder
+from fabsight.options import option
 from fabsight.wafer.map import WaferMap
 
 UNCERTAIN = "uncertain"
@@ -53,7 +57,7 @@ def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
             repeated.append(label)
         seen.add(key)
     if repeated:
-        raise FabsightError(f"duplicate labels: {', '.join(repeated)}")
+        raise FabsightError(f"duplicate labels (compared ignoring case): {', '.join(repeated)}")
     return labels
 
 
@@ -80,34 +84,71 @@ def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
 
 def presence(logits: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
     """(N, L) probability that each label is present, independently."""
+    from scipy.special import expit  # no overflow warning for very negative logits
+
     a, b = calibration.get("presence_scale", 1.0), calibration.get("presence_bias", 0.0)
-    return 1.0 / (1.0 + np.exp(-(a * logits + b)))
+    return expit(a * logits + b)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ZeroShotOptions:
-    min_confidence: float = 0.5  # below this the answer is "uncertain"; see the model card for the choice
-    presence_threshold: float = 0.5
+    """How scores become an answer; shared by zero-shot prompts and fitted probes. The CLI derives its flags."""
+
+    min_confidence: float = option('below this top score the pattern is "uncertain" (0 to 1)', 0.5)
+    presence_threshold: float = option("a label is listed as present when its own probability reaches this "
+                                       "(0 to 1)", 0.5)
+    top_scores: int = option("keep the N best labels' scores per wafer, best first (0: every label)", 10,
+                             metavar="N")
+
+    def __post_init__(self) -> None:
+        getattr(super(), "__post_init__", lambda: None)()  # options combine by inheritance: let each check
+        for name in ("min_confidence", "presence_threshold"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise FabsightError(f"{name.replace('_', '-')} must be between 0 and 1, not {value}")
+        if self.top_scores < 0:
+            raise FabsightError(f"top-scores must be 0 (every label) or more, not {self.top_scores}")
 
 
-def classify_vectors(encoder: DualEncoder, image_vectors: np.ndarray, label_set: LabelSet,
-                     options: ZeroShotOptions = ZeroShotOptions()) -> list[dict[str, Any]]:
+def label_probabilities(encoder: DualEncoder, image_vectors: np.ndarray, label_set: LabelSet
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(N, L) calibrated softmax over the labels, and (N, L) independent presence probabilities."""
     logits = label_logits(encoder, image_vectors, label_set)  # (N, L)
-    probabilities = softmax(logits, encoder.calibration.get("temperature", 1.0))
-    present = presence(logits, encoder.calibration)
+    return softmax(logits, encoder.calibration.get("temperature", 1.0)), presence(logits, encoder.calibration)
+
+
+def decide(labels: Sequence[str], probabilities: np.ndarray, present: np.ndarray,
+           options: ZeroShotOptions = ZeroShotOptions()) -> list[dict[str, Any]]:
+    """One answer per row of (N, L) probabilities: pattern (or "uncertain"), confidence, top scores, present.
+
+    Only the `top_scores` best labels are turned into Python objects, so a list
+    of thousands of labels costs array work, not a dict of thousands per wafer.
+    """
+    n, count = probabilities.shape
+    k = count if options.top_scores == 0 else min(options.top_scores, count)
+    best = np.argpartition(-probabilities, k - 1, axis=1)[:, :k] if k < count else np.tile(np.arange(count), (n, 1))
+    order = np.take_along_axis(probabilities, best, axis=1).argsort(axis=1, kind="stable")[:, ::-1]
+    best = np.take_along_axis(best, order, axis=1)  # (N, k) label indices, best first
+    is_present = present >= options.presence_threshold  # (N, L)
     results = []
-    for p, q in zip(probabilities, present):
-        top = int(p.argmax())
+    for p, top, here in zip(probabilities, best, is_present):
+        confidence = float(p[top[0]])
         results.append({
-            "pattern": label_set.labels[top] if p[top] >= options.min_confidence else UNCERTAIN,
-            "confidence": round(float(p[top]), 4),
-            "scores": {label: round(float(v), 4) for label, v in zip(label_set.labels, p)},
-            "present": [label for label, v in zip(label_set.labels, q) if v >= options.presence_threshold],
+            "pattern": labels[top[0]] if confidence >= options.min_confidence else UNCERTAIN,
+            "confidence": round(confidence, 4),
+            "scores": {labels[i]: round(float(p[i]), 4) for i in top},
+            "present": [labels[i] for i in np.flatnonzero(here)],
         })
     return results
 
 
+def classify_vectors(encoder: DualEncoder, image_vectors: np.ndarray, label_set: LabelSet,
+                     options: ZeroShotOptions = ZeroShotOptions()) -> list[dict[str, Any]]:
+    probabilities, present = label_probabilities(encoder, image_vectors, label_set)
+    return decide(label_set.labels, probabilities, present, options)
+
+
 def classify_wafers(encoder: DualEncoder, wafers: Sequence[WaferMap], labels: Sequence[str] = PATTERN_NAMES,
                     options: ZeroShotOptions = ZeroShotOptions()) -> list[dict[str, Any]]:
-    label_set = encode_labels(encoder, labels)
+    label_set = encode_labels(encoder, labels)  # once, before any image: the text encoder never runs per image
     return classify_vectors(encoder, encoder.embed_wafers(wafers), label_set, options)

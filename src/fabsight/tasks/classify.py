@@ -1,0 +1,65 @@
+"""Classify every wafer in files or folders: zero-shot prompts over any labels, or a fitted probe.
+
+Preprocess (read, batch), forward (image vectors), postprocess (`zero_shot.decide`).
+Label text vectors are computed once per call, before any image is read,
+so the text encoder never runs per image and bad labels fail fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabsight.errors import FabsightError
+from fabsight.knowledge.patterns import PATTERN_NAMES
+from fabsight.models.dual_encoder import DualEncoder, ModelOptions, load_dual_encoder
+from fabsight.models.probes import load_probe
+from fabsight.options import option
+from fabsight.tasks.embed import BatchOptions, embedded_batches
+from fabsight.tasks.zero_shot import ZeroShotOptions, decide, encode_labels, label_probabilities
+from fabsight.wafer.readers import LoadOptions
+
+Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # (N, dim) -> (N, L) scores, (N, L) presence
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifyOptions(ModelOptions, ZeroShotOptions, BatchOptions):
+    labels: list[str] | None = option("labels to choose from (default: the nine WM-811K classes); give the PATHs "
+                                      "first, or end the labels with --", None, metavar="LABEL")
+    probe: str | None = option("use this probe (from `fabsight train probe`) instead of zero-shot prompts",
+                               None, metavar="NAME")
+
+
+def scorer(encoder: DualEncoder, options: ClassifyOptions) -> tuple[tuple[str, ...], Scorer, str]:
+    """The labels, a function from image vectors to scores, and the method's name."""
+    if options.probe is not None:
+        if options.labels is not None:
+            raise FabsightError("--labels and --probe do not go together: a probe answers with the labels it was "
+                                "fitted on")
+        probe = load_probe(encoder, options.probe)
+
+        def by_probe(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            p = probe.probabilities(vectors)
+            return p, p  # one softmax: a label is "present" when its own share passes the threshold
+        return probe.labels, by_probe, "probe"
+    label_set = encode_labels(encoder, PATTERN_NAMES if options.labels is None else options.labels)
+    return label_set.labels, lambda vectors: label_probabilities(encoder, vectors, label_set), "zero-shot"
+
+
+def classify_files(paths: Sequence[str | Path], options: ClassifyOptions = ClassifyOptions(),
+                   load: LoadOptions | None = None, encoder: DualEncoder | None = None) -> dict[str, Any]:
+    """One result per wafer: {"model", "method", "probe", "labels", "results", "errors"} (JSON-ready)."""
+    encoder = encoder or load_dual_encoder(options.model)
+    labels, score, method = scorer(encoder, options)
+    results: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    for batch in embedded_batches(encoder, paths, load or LoadOptions(), options.batch_size, errors):
+        probabilities, present = score(batch.vectors)  # (B, L) each
+        results.extend({**row, **answer} for row, answer in zip(batch.rows, decide(labels, probabilities, present,
+                                                                                   options)))
+    return {"model": options.model, "method": method, "probe": options.probe, "labels": list(labels),
+            "results": results, "errors": errors}

@@ -1,0 +1,169 @@
+"""`fabsight train probe`: adapt a model to a fab's own labelled maps with a small head on frozen vectors.
+
+Where each map's label comes from (`--labels-from`):
+
+- `label`: the map's own label, `WaferMap.extra["label"]` (WM-811K style
+  arrays and pickles, e.g. `wm811k-real/public.npz`);
+- `truth`: the synthetic ground truth, `extra["truth"]["label"]` (maps from
+  `fabsight generate`; mixtures are their own class, "Edge-Ring+Scratch");
+- `csv`: a CSV file (`--labels-csv`) with a header and columns `source`,
+  `wafer_id` (may be blank or left out) and `label`. `source` is the file as
+  fabsight reports it (e.g. in `classify --json`), or a path relative to
+  the CSV's folder, or a bare file name; a blank `wafer_id` labels every
+  wafer in that file.
+
+Maps without a label are left out with one warning. The head is fitted on
+all labelled maps; its held-out accuracy is that of the same recipe fitted
+without a stratified `--held-out` share, measured on that share.
+"""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabsight.errors import FabsightError, FabsightWarning, InputError
+from fabsight.models.dual_encoder import ModelOptions, load_dual_encoder
+from fabsight.models.probes import INFO_FILE, model_fingerprint, probe_folder, save_probe
+from fabsight.options import option
+from fabsight.tasks.embed import BatchOptions, embedded_batches
+from fabsight.train.probe_fit import accuracy, fit_head, stratified_split
+from fabsight.wafer.map import WaferMap
+from fabsight.wafer.readers import LoadOptions
+
+LABEL_SOURCES = ("label", "truth", "csv")
+Labeler = Callable[[dict[str, Any], WaferMap], str | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeTrainOptions(ModelOptions, BatchOptions, LoadOptions):
+    data: list[str] = option("labelled wafer-map files or folders", metavar="PATH")
+    out: str = option("name of the probe; it is saved next to the model (see `fabsight classify --probe`)",
+                      metavar="NAME")
+    labels_from: str = option("where each map's label comes from: its own label (WM-811K arrays), its "
+                              "synthetic truth, or a CSV (--labels-csv)", "label", choices=LABEL_SOURCES)
+    labels_csv: str | None = option("CSV with columns source, wafer_id, label (with --labels-from csv)", None,
+                                    metavar="FILE")
+    held_out: float = option("share of each class held out to measure accuracy", 0.2)
+    l2: float = option("L2 penalty on the head's weights (larger: smoother, less fitted)", 1e-3)
+    seed: int = option("seed of the held-out split", 0)
+    overwrite: bool = option("replace an existing probe of the same name", False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.held_out < 1.0:
+            raise FabsightError(f"held-out must be at least 0 and below 1, not {self.held_out}")
+        if self.l2 < 0:
+            raise FabsightError(f"l2 must be 0 or more, not {self.l2}")
+        if (self.labels_from == "csv") != (self.labels_csv is not None):
+            raise FabsightError("--labels-from csv and --labels-csv FILE go together")
+
+
+def _clean(value: Any) -> str | None:
+    """A label as text; empty values (WM-811K's [] for unlabelled maps) are None."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        flat = np.asarray(value, dtype=object).ravel()
+        value = flat[0] if flat.size == 1 else None
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def csv_labeler(path: str | Path) -> Labeler:
+    """Labels from a CSV `source,wafer_id,label` (see the module docstring for how rows match maps)."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            header = [(name or "").strip().lower() for name in reader.fieldnames or []]
+    except OSError as exc:
+        raise InputError(f"cannot read labels CSV ({exc.strerror})", path) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"not a readable CSV ({exc})", path) from None
+    if not {"source", "label"} <= set(header):
+        raise InputError(f"labels CSV needs a header with columns source, wafer_id, label; found {header}", path)
+    table: dict[tuple[str, str], str] = {}
+    for line, row in enumerate(rows, 2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        source, label = row["source"], _clean(row["label"])
+        if not source or label is None:
+            raise InputError(f"line {line}: source and label must not be blank", path)
+        keys = {source} if Path(source).name == source else {source, str((path.parent / source).resolve())}
+        for key in keys:
+            table[(key, row.get("wafer_id", ""))] = label
+
+    def lookup(identity: dict[str, Any], wafer: WaferMap) -> str | None:
+        file = Path(identity["source"])
+        wafer_id = wafer.wafer_id or ""
+        for key in (identity["source"], str(file.resolve()), file.name):
+            label = table.get((key, wafer_id)) or table.get((key, ""))
+            if label:
+                return label
+        return None
+    return lookup
+
+
+def labeler(options: ProbeTrainOptions) -> Labeler:
+    if options.labels_from == "csv":
+        return csv_labeler(options.labels_csv)  # type: ignore[arg-type]
+    if options.labels_from == "truth":
+        return lambda identity, wafer: _clean((wafer.extra.get("truth") or {}).get("label"))
+    return lambda identity, wafer: _clean(wafer.extra.get("label"))
+
+
+def _labelled_vectors(encoder, options: ProbeTrainOptions, errors: list) -> tuple[np.ndarray, list[str], int]:
+    """(N, dim) vectors of the labelled maps, their labels, and how many maps had no label."""
+    label_of = labeler(options)
+    chunks, labels, unlabelled = [], [], 0
+    for batch in embedded_batches(encoder, options.data, options, options.batch_size, errors):
+        found = [label_of(row, wafer) for row, wafer in zip(batch.rows, batch.wafers)]
+        keep = [i for i, label in enumerate(found) if label is not None]
+        unlabelled += len(found) - len(keep)
+        chunks.append(batch.vectors[keep])
+        labels.extend(found[i] for i in keep)
+    vectors = np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), np.float32)
+    return vectors, labels, unlabelled
+
+
+def train_probe(options: ProbeTrainOptions) -> dict[str, Any]:
+    """Embed the labelled maps, fit the head, save it next to the model; JSON-ready summary."""
+    encoder = load_dual_encoder(options.model)
+    folder = probe_folder(encoder, options.out)
+    if (folder / INFO_FILE).exists() and not options.overwrite:
+        raise FabsightError(f"probe {options.out!r} already exists for model {options.model!r}; pass --overwrite "
+                            "to replace it, or choose another name", folder)
+    errors: list[dict[str, str]] = []
+    vectors, labels, unlabelled = _labelled_vectors(encoder, options, errors)
+    if unlabelled:
+        warnings.warn(f"{unlabelled} map(s) had no label (from {options.labels_from}) and were left out",
+                      FabsightWarning, stacklevel=2)
+    counts = Counter(labels)
+    if len(counts) < 2:
+        found = f"only {', '.join(counts)}" if counts else "no labelled maps"
+        raise FabsightError(f"a probe needs labelled maps of at least two classes; found {found} "
+                            f"(labels from {options.labels_from})")
+    classes = sorted(counts)
+    y = np.array([classes.index(label) for label in labels])
+    train, held = stratified_split(y, options.held_out, options.seed)
+    check = fit_head(vectors[train], y[train], len(classes), options.l2)
+    head = fit_head(vectors, y, len(classes), options.l2)
+    info = {
+        "name": options.out, "labels": classes, "model": options.model, "model_folder": str(encoder.folder.resolve()),
+        "model_sha256": model_fingerprint(encoder.folder), "dim": encoder.dim,
+        "head": "multinomial logistic regression on frozen, normalised image vectors",
+        "train_maps": len(y), "train_accuracy": accuracy(head, vectors, y),
+        "held_out_maps": len(held), "held_out_accuracy": accuracy(check, vectors[held], y[held]),
+        "class_counts": dict(sorted(counts.items())), "labels_from": options.labels_from,
+        "data": list(options.data), "held_out": options.held_out, "l2": options.l2, "seed": options.seed,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    save_probe(folder, head.weight, head.bias, info)
+    return {**info, "folder": str(folder), "unlabelled": unlabelled, "errors": errors}

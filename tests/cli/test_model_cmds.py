@@ -1,0 +1,90 @@
+"""embed, classify and train probe on the command line: JSON shape, human tables, exit codes."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from fabsight.cli.app import main
+from fabsight.wafer.npz import save_npz
+from fabsight.wafer.synth import generate
+
+
+@pytest.fixture
+def maps(tmp_path):
+    folder = tmp_path / "maps"
+    for i, sample in enumerate(generate("any", n=5, seed=2)):
+        save_npz(sample.wafer, folder / f"{i}.npz")
+    return folder
+
+
+@pytest.fixture
+def model(tiny_siglip_folder, tmp_path):
+    return str(shutil.copytree(tiny_siglip_folder, tmp_path / "model"))
+
+
+def run_json(args, capsys):
+    code = main([*args, "--json"])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def test_embed_json_with_a_corrupt_file_does_the_good_ones_and_exits_2(maps, model, capsys):
+    (maps / "broken.npz").write_bytes(b"\x93NUMPY garbage")
+    code, doc, err = run_json(["embed", str(maps), "--model", model, "--text", "edge ring", "--text", "scratch"],
+                              capsys)
+    assert code == 2 and len(doc["wafers"]) == 5 and doc["dim"] == len(doc["wafers"][0]["vector"])
+    assert {"source", "wafer_id", "lot", "vector"} <= set(doc["wafers"][0])
+    assert [t["text"] for t in doc["texts"]] == ["edge ring", "scratch"]
+    assert [e["source"] for e in doc["errors"]] == [str(maps / "broken.npz")]
+    assert "broken.npz" in err and "Traceback" not in err
+
+
+def test_embed_to_a_file_keeps_numbers_out_of_the_json_and_the_table_short(maps, model, tmp_path, capsys):
+    out = tmp_path / "vectors.npz"
+    code, doc, _ = run_json(["embed", str(maps), "--model", model, "--out", str(out)], capsys)
+    assert code == 0 and doc["out"] == str(out) and "vector" not in doc["wafers"][0]
+    assert np.load(out)["vectors"].shape == (5, doc["dim"])
+    assert main(["embed", str(maps), "--model", model]) == 0
+    table = capsys.readouterr().out
+    assert "first values" in table and "0.npz" in table and len(table) < 4000
+
+
+def test_classify_json_and_table(maps, model, capsys):
+    code, doc, _ = run_json(["classify", str(maps), "--model", model, "--labels", "ring", "scratch", "none",
+                             "--min-confidence", "0.2"], capsys)
+    assert code == 0 and doc["labels"] == ["ring", "scratch", "none"] and len(doc["results"]) == 5
+    row = doc["results"][0]
+    assert set(row["scores"]) == {"ring", "scratch", "none"} and row["pattern"] in ("ring", "scratch", "none")
+    assert main(["classify", str(maps), "--model", model]) == 0
+    out = capsys.readouterr().out
+    assert "runner-up" in out and "5 wafer(s) classified" in out
+
+
+def test_train_probe_then_classify_with_it(model, tmp_path, capsys):
+    data = tmp_path / "labelled"
+    for spec in ("center", "edge ring"):
+        for i, sample in enumerate(generate(spec, n=6, seed=3)):
+            save_npz(sample.wafer, data / f"{spec}-{i}.npz")
+    code, summary, _ = run_json(["train", "probe", "--data", str(data), "--labels-from", "truth", "--model", model,
+                                 "--out", "mine"], capsys)
+    assert code == 0 and summary["labels"] == ["Center", "Edge-Ring"] and summary["held_out_maps"] == 2
+    code, doc, _ = run_json(["classify", str(data), "--model", model, "--probe", "mine"], capsys)
+    assert code == 0 and doc["method"] == "probe" and set(doc["results"][0]["scores"]) == {"Center", "Edge-Ring"}
+    code = main(["classify", str(data), "--model", model, "--probe", "other"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no probe named 'other'" in err and "available: mine" in err
+
+
+def test_unknown_model_lists_the_shipped_ones_and_never_downloads(maps, capsys):
+    assert main(["classify", str(maps), "--model", "no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert "wafer-clip" in err and "never downloads" in err and err.count("\n") == 1
+
+
+def test_bad_option_values_are_one_line_errors(maps, model, capsys):
+    assert main(["classify", str(maps), "--model", model, "--min-confidence", "2"]) == 2
+    assert "between 0 and 1" in capsys.readouterr().err
+    assert main(["classify", str(maps), "--model", model, "--labels", "a", "A"]) == 2
+    assert "duplicate" in capsys.readouterr().err

@@ -1,0 +1,75 @@
+import math
+import time
+
+import numpy as np
+import pytest
+
+from fabsight.errors import FabsightError
+from fabsight.knowledge.patterns import PATTERN_NAMES
+from fabsight.tasks.classify import ClassifyOptions, classify_files
+from fabsight.tasks.zero_shot import TEMPLATES
+from fabsight.wafer.npz import save_npz
+from fabsight.wafer.synth import generate
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*cut to fit")  # the tiny model reads 16 tokens
+
+
+@pytest.fixture
+def wafer_files(tmp_path):
+    def make(n):
+        folder = tmp_path / f"w{n}"
+        for i, sample in enumerate(generate("any", n=n, seed=11)):
+            save_npz(sample.wafer, folder / f"{i:03d}.npz")
+        return folder
+    return make
+
+
+def test_one_result_per_wafer_over_the_nine_classes_by_default(siglip, mixed_folder):
+    result = classify_files([mixed_folder], ClassifyOptions(top_scores=0), encoder=siglip)
+    assert result["labels"] == list(PATTERN_NAMES) and result["method"] == "zero-shot"
+    assert len(result["results"]) >= 5 and len(result["errors"]) == 1
+    for row in result["results"]:
+        assert {"source", "wafer_id", "lot", "pattern", "confidence", "scores", "present"} <= set(row)
+        assert set(row["scores"]) == set(PATTERN_NAMES)
+        assert sum(row["scores"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert row["confidence"] == max(row["scores"].values())
+
+
+def test_ten_thousand_labels_run_the_text_encoder_once_per_batch_of_prompts_not_per_image(
+        siglip, wafer_files, monkeypatch):
+    labels = [f"pattern number {i}" for i in range(10_000)]
+    calls = []
+    real = siglip.model.get_text_features
+
+    def counting(**kwargs):
+        calls.append(kwargs["input_ids"].shape[0])
+        return real(**kwargs)
+    monkeypatch.setattr(siglip.model, "get_text_features", counting)
+    started = time.monotonic()
+    result = classify_files([wafer_files(6)], ClassifyOptions(labels=labels, batch_size=1), encoder=siglip)
+    seconds = time.monotonic() - started
+    prompts = len(labels) * len(TEMPLATES)
+    assert len(calls) == math.ceil(prompts / 512) and sum(calls) == prompts  # batches of prompts, once in all
+    assert len(result["results"]) == 6 and len(result["labels"]) == 10_000
+    assert all(len(r["scores"]) == 10 for r in result["results"])  # top 10, not 10,000 numbers per wafer
+    assert seconds < 30
+
+
+@pytest.mark.parametrize("labels, message", [([], "empty"), (["ring", "Ring"], "duplicate"), (["ok", ""], "blank")])
+def test_bad_label_lists_fail_before_any_file_is_read(siglip, labels, message, monkeypatch):
+    from fabsight.tasks import embed
+
+    monkeypatch.setattr(embed, "load_many", lambda *a, **k: pytest.fail("files read before labels were checked"))
+    with pytest.raises(FabsightError, match=message):
+        classify_files(["anything.npz"], ClassifyOptions(labels=labels), encoder=siglip)
+
+
+def test_a_probe_and_labels_together_are_refused(siglip):
+    with pytest.raises(FabsightError, match="--labels and --probe"):
+        classify_files([], ClassifyOptions(labels=["a"], probe="p"), encoder=siglip)
+
+
+def test_min_confidence_one_makes_every_answer_uncertain(siglip, mixed_folder):
+    result = classify_files([mixed_folder], ClassifyOptions(min_confidence=1.0), encoder=siglip)
+    assert {r["pattern"] for r in result["results"]} == {"uncertain"}
+    assert np.all([r["confidence"] < 1.0 for r in result["results"]])

@@ -1,0 +1,116 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from fabsight.errors import FabsightError
+from fabsight.models import registry
+from fabsight.models.dual_encoder import load_dual_encoder
+from fabsight.models.probes import load_probe
+from fabsight.tasks.classify import ClassifyOptions, classify_files
+from fabsight.train.probe import ProbeTrainOptions, train_probe
+from fabsight.train.probe_fit import accuracy, fit_head, stratified_split
+from fabsight.wafer.npz import save_npz
+from fabsight.wafer.synth import generate
+
+SPECS = ("edge ring", "center", "scratch")
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """Synthetic maps of three classes (labels in their truth) and a WM-811K style stack (labels in `labels`)."""
+    folder = tmp_path_factory.mktemp("labelled")
+    samples = [s for spec in SPECS for s in generate(spec, n=8, seed=1)]
+    for i, sample in enumerate(samples):
+        save_npz(sample.wafer, folder / "truth" / f"{i:03d}.npz")
+    size = 40
+    maps = np.zeros((len(samples), size, size), np.uint8)
+    for i, sample in enumerate(samples):
+        grid = sample.grid[:size, :size]
+        maps[i, :grid.shape[0], :grid.shape[1]] = grid
+    np.savez(folder / "stack.npz", maps=maps, labels=np.array([s.label for s in samples]))
+    return folder
+
+
+@pytest.fixture
+def model(tiny_siglip_folder, tmp_path):
+    """A private copy of the tiny model: probes are written into it."""
+    return shutil.copytree(tiny_siglip_folder, tmp_path / "model")
+
+
+def test_the_head_learns_separable_classes_and_applies_to_raw_vectors():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    y = rng.integers(0, 3, 300)
+    x = centres[y] + 0.3 * rng.normal(size=(300, 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    train, held = stratified_split(y, 0.25, seed=0)
+    assert len(np.intersect1d(train, held)) == 0 and len(train) + len(held) == 300
+    assert abs(len(held) - 75) <= 3 and set(y[held]) == {0, 1, 2}
+    head = fit_head(x[train], y[train], 3)
+    assert accuracy(head, x[held], y[held]) > 0.95
+
+
+def test_a_probe_is_saved_inside_a_model_given_by_path_and_used_by_classify(model, labelled):
+    summary = train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "truth")], labels_from="truth",
+                                            out="fab1"))
+    folder = model / "probes" / "fab1"
+    assert summary["folder"] == str(folder) and (folder / "head.safetensors").exists()
+    info = json.loads((folder / "probe.json").read_text())
+    assert info["labels"] == sorted(s.title() if s != "edge ring" else "Edge-Ring" for s in SPECS)
+    assert info["model"] == str(model) and len(info["model_sha256"]) == 64
+    assert info["train_maps"] == 24 and info["held_out_maps"] == 6
+    assert 0 <= info["held_out_accuracy"] <= 1 and info["train_accuracy"] > 0.5 and "created" in info
+
+    encoder = load_dual_encoder(str(model))
+    result = classify_files([labelled / "truth"], ClassifyOptions(model=str(model), probe="fab1"), encoder=encoder)
+    assert result["method"] == "probe" and result["labels"] == info["labels"] and len(result["results"]) == 24
+    probe = load_probe(encoder, "fab1")
+    vectors = encoder.embed_wafers([s.wafer for spec in SPECS for s in generate(spec, n=8, seed=1)])
+    expected = probe.probabilities(vectors)
+    for row, p in zip(result["results"], expected):
+        assert row["scores"] == {label: pytest.approx(float(v), abs=1e-4) for label, v in zip(probe.labels, p)}
+
+
+def test_labels_from_a_stack_and_from_a_csv_give_the_same_classes(model, labelled, tmp_path):
+    by_label = train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "stack.npz")], out="stack"))
+    rows = ["source,wafer_id,label"] + [f"{i:03d}.npz,,{'big' if i < 8 else 'small'}" for i in range(20)]
+    (labelled / "truth" / "labels.csv").write_text("\n".join(rows) + "\n")
+    with pytest.warns(UserWarning, match="4 map"):
+        by_csv = train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "truth")], labels_from="csv",
+                                               labels_csv=str(labelled / "truth" / "labels.csv"), out="csv"))
+    assert by_label["class_counts"] == {"Center": 8, "Edge-Ring": 8, "Scratch": 8}
+    assert by_csv["class_counts"] == {"big": 8, "small": 12} and by_csv["unlabelled"] == 4
+
+
+def test_a_shipped_model_keeps_its_probes_in_the_users_folder(tiny_siglip_folder, labelled, tmp_path, monkeypatch):
+    monkeypatch.setenv("FABSIGHT_HOME", str(tmp_path / "home"))
+    shipped = registry.ShippedModel("tiny-shipped", "dual-encoder", tiny_siglip_folder, "test model", "none")
+    monkeypatch.setattr(registry, "SHIPPED", registry.SHIPPED + (shipped,))
+    before = sorted(p.name for p in tiny_siglip_folder.rglob("*"))
+    summary = train_probe(ProbeTrainOptions(model="tiny-shipped", data=[str(labelled / "stack.npz")], out="mine"))
+    assert summary["folder"] == str(tmp_path / "home" / "probes" / "tiny-shipped" / "mine")
+    assert sorted(p.name for p in tiny_siglip_folder.rglob("*")) == before  # the package is never written to
+    result = classify_files([labelled / "stack.npz"], ClassifyOptions(model="tiny-shipped", probe="mine"))
+    assert len(result["results"]) == 24
+
+
+def test_probes_for_another_model_and_unknown_names_are_refused(model, tiny_clip_folder, labelled, tmp_path):
+    train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "stack.npz")], out="mine"))
+    other = shutil.copytree(tiny_clip_folder, tmp_path / "other")
+    shutil.copytree(model / "probes", other / "probes")
+    with pytest.raises(FabsightError, match="fitted on model .* not on .*other"):
+        classify_files([labelled / "stack.npz"], ClassifyOptions(model=str(other), probe="mine"))
+    with pytest.raises(FabsightError, match="no probe named 'nope'.*available: mine"):
+        classify_files([labelled / "stack.npz"], ClassifyOptions(model=str(model), probe="nope"))
+    with pytest.raises(FabsightError, match="already exists"):
+        train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "stack.npz")], out="mine"))
+    with pytest.raises(FabsightError, match="name"):
+        train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "stack.npz")], out="../escape"))
+
+
+def test_one_class_is_not_enough(model, labelled):
+    with pytest.raises(FabsightError, match="at least two classes"):
+        train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "truth" / "000.npz")],
+                                      labels_from="truth", out="one"))
