@@ -91,3 +91,12 @@ def test_tokens_are_what_the_tokenizer_itself_gives(tiny_dual_encoder_folder):
                                max_length=encoder.max_text_tokens, return_tensors="pt")
     assert ours["input_ids"].tolist() == theirs["input_ids"].tolist()
     assert ours["attention_mask"].tolist() == theirs["attention_mask"].tolist()
+
+
+def test_missing_model_libraries_are_named_with_the_install_command(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a))
+    with pytest.raises(FabsightError, match=r"models need torch.*pip install 'fabsight\[ml\]'"):
+        load_dual_encoder("wafer-clip")

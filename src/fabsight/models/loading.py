@@ -13,6 +13,17 @@ from fabsight.errors import FabsightError
 from fabsight.models.registry import SHIPPED, shipped
 
 
+def require_model_libraries() -> None:
+    """A clear message instead of a ModuleNotFoundError when the `ml` extra is not installed."""
+    import importlib.util
+
+    missing = [name for name in ("torch", "transformers", "tokenizers", "safetensors")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise FabsightError(f"models need {', '.join(missing)}, which are not installed: "
+                            "pip install 'fabsight[ml]' (it pins the CPU build torch==2.13.0)")
+
+
 def locate(name_or_path: str, family: str) -> Path:
     """The local folder holding the model's `config.json` and weights."""
     entry = shipped(name_or_path)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fabsight.knowledge.patterns import DEFECT_NAMES
+from fabsight.models.loading import require_model_libraries
 from fabsight.models.wafer_pixels import MODEL_PALETTE
 from fabsight.options import option
 from fabsight.progress import track
@@ -98,6 +99,7 @@ def _forward_logits(model, pixel_values, tokens, family: str):
 
 def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
     """Train from scratch, save to `options.out`, and return the training record."""
+    require_model_libraries()
     import torch
 
     torch.manual_seed(options.seed)
