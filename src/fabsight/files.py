@@ -23,12 +23,19 @@ def ensure_folder(path: str | Path) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
     """Write to a temporary file beside `path`, then rename: a crash leaves the old file or none, never half."""
     path = Path(path)
     ensure_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file should follow the user's umask
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle

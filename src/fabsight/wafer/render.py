@@ -16,7 +16,7 @@ What the picture shows:
 - a dark triangle outside the wafer at the flat / notch when
   `wafer.orientation.flat` is known.
 
-Cell size: `TARGET_PX // dies across`, kept within 2..24 px, so 20..200 dies
+Cell size: `TARGET_PX // dies across`, kept within 1..24 px, so 20..200 dies
 across give pictures of about 500..700 px. Drawing is vectorised numpy (each
 die's block filled by broadcasting, grid lines by masks; no per-die calls);
 the only PIL drawing is the title and the flat mark. The picture is a
@@ -49,7 +49,7 @@ PALETTE = np.array([BACKGROUND, PASS_COLOUR, FAIL_COLOUR, LINE_COLOUR, INK], dty
 LINE, INK_INDEX = 3, 4  # 0..2 are OFF, PASS, FAIL
 
 TARGET_PX = 640  # wafer width or height aimed at
-MIN_CELL, MAX_CELL = 2, 24
+MIN_CELL, MAX_CELL = 1, 24
 LINE_MIN_CELL = 6  # thinner cells get no grid lines (a line would eat too much of the colour)
 MARGIN = 18  # white space round the wafer; the flat mark sits in it
 TITLE_PX, FONT_PX = 26, 14

@@ -52,7 +52,7 @@ READERS: tuple[Reader, ...] = (
     Reader("stdf", "stdf", "STDF V4 data log, plain or gzip"),
     Reader("npy", "arrays", "NumPy .npy / .npz arrays (0 off-wafer, 1 pass, 2 fail)"),
     Reader("pickle", "pickles", "WM-811K pickle (needs --trust-pickle)"),
-    Reader("image", "image", "PNG / JPEG picture of one wafer map"),
+    Reader("image", "image", "picture (PNG, JPEG, GIF, TIFF, WebP, BMP) of one or more wafer maps"),
     Reader("csv", "csv", "die-list CSV (x, y, bin or pass/fail, optional wafer)"),
 )
 

@@ -65,23 +65,26 @@ margins) and whole in a colour-mapped array. `extra` records
 off / pass / fail and, for a picture of several maps, the panel. Lot,
 wafer and product come from the PNG text chunk that fabsight writes.
 
-Measured (benchmarks/picture_recovery.py): exact on fabsight's PNGs of any
-map; 96..100% of real maps exact from matplotlib `imshow` (viridis, magma,
-gray, jet, with colour bar), die plots with or without grid lines and
-`imsave`; 89% of the 72 panels of the shared examples.png (about 2.4 pixels
-per die).
+Measured (benchmarks/picture_recovery.py, 200 maps per style): exact on
+fabsight's PNGs of random wafers 5..200 dies across; 96.5..100% of real
+WM-811K maps exact from matplotlib `imshow` (viridis, magma, jet, gray,
+with a colour bar, also as JPEG), die plots with or without grid lines
+(also as JPEG) and `imsave`; 64 of the 72 panels of the shared examples.png
+(about 2.4 pixels per die).
 
 Limits: pictures over `MAX_PIXELS` are refused before decoding. Dies must
 be at least about 2 pixels apart, or exactly 1 (unscaled). JPEG is read
 well from about 6 pixels per die; below that, chroma blur mixes pass and
-fail and the picture is refused or read with a warning about extra
-colours. Also not read reliably: smoothing (matplotlib's antialiasing when
-an array is shown at under 3 screen pixels per die: refused), colour maps
-whose colours equal the figure background (e.g. `binary` on white), plots
-whose pass colour is the background (white pass dies on white), a single
-uniform block of one colour with no grid lines (no die boundary to see:
-refused), and maps whose only colour changes are too few to fix the pitch
-(then square dies are assumed).
+fail, and the picture is refused or read with a warning about extra
+colours (fabsight's own renders as JPEG: 44% exact, mostly the maps drawn
+at 3..5 pixels per die). Also not read reliably: smoothing (matplotlib's
+antialiasing when an array is shown at under 3 screen pixels per die:
+refused), colour maps with a colour equal to the figure background (e.g.
+`gray`, where fail is white: fail dies at the wafer's edge look like
+background), plots whose pass colour is the background (white pass dies on
+white), a single uniform block of one colour with no grid lines (no die
+boundary to see: refused), and maps with too few colour changes to fix the
+pitch (then square dies are assumed).
 """
 
 from __future__ import annotations
