@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from fabsight.errors import FabsightError, FabsightWarning
-from fabsight.models.loading import locate, require_model_libraries
+from fabsight.models.loading import locate, quiet_default_config_warning, require_model_libraries
 from fabsight.models.wafer_pixels import MODEL_PALETTE, wafer_states
 from fabsight.options import option
 from fabsight.wafer.map import WaferMap
@@ -162,6 +162,7 @@ def _features(output: Any):
 def load_dual_encoder(name_or_path: str = "wafer-clip") -> DualEncoder:
     """The model and its matching preprocessing, from a shipped name, a folder or a cached Hugging Face id."""
     require_model_libraries()
+    quiet_default_config_warning()
     folder = locate(name_or_path, "dual-encoder")
     config = json.loads((folder / "config.json").read_text())
     if config.get("model_type") not in SUPPORTED:

@@ -24,6 +24,15 @@ def require_model_libraries() -> None:
                             "pip install 'fabsight[ml]' (it pins the CPU build torch==2.13.0)")
 
 
+def quiet_default_config_warning() -> None:
+    """transformers 5 builds a default SiglipTextConfig inside `to_dict`, and that default trips its own
+    token-id check (CLIP's ids 49406/49407 against a 32000 vocabulary): a warning about a config that is not
+    ours, on every load and save. Only that module's warnings are silenced."""
+    import logging
+
+    logging.getLogger("transformers.configuration_utils").setLevel(logging.ERROR)
+
+
 def locate(name_or_path: str, family: str) -> Path:
     """The local folder holding the model's `config.json` and weights."""
     entry = shipped(name_or_path)

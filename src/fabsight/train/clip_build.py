@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fabsight.models.dual_encoder import SUPPORTED
+from fabsight.models.loading import quiet_default_config_warning
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +26,7 @@ class DualEncoderShape:
 
 def build_dual_encoder(shape: DualEncoderShape, tokenizer: Any):
     """A randomly initialised CLIPModel or SiglipModel sized by `shape`, matching `tokenizer`."""
+    quiet_default_config_warning()
     from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
 
     if shape.family not in SUPPORTED:
