@@ -26,8 +26,10 @@ demo: $(VENV)/.installed-demo
 	@mkdir -p $(DEMO_OUT)
 	$(BIN)/fabsight ingest $(SHARED)/data/stdf --out $(DEMO_OUT)/wafers
 	$(BIN)/fabsight stats $(SHARED)/data/stdf
+	$(BIN)/fabsight classify $(SHARED)/data/stdf $(DEMO_OUT)/wafers
 	$(BIN)/fabsight generate "edge ring with a scratch, 12% fail" -n 8 --seed 3 --out $(DEMO_OUT)/synthetic
 	$(BIN)/fabsight stats $(DEMO_OUT)/synthetic/*.npz --max-clusters 3
+	$(BIN)/fabsight classify $(DEMO_OUT)/synthetic/*.npz
 	@echo "Pictures and maps are in $(DEMO_OUT)/"
 
 test: system-deps $(VENV)/.installed-test
