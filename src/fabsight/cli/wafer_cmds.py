@@ -87,7 +87,7 @@ def _write(item: Loaded, out: Path, stems_taken: set[str], npz: bool) -> list[di
     from fabsight.wafer.render import save_png
 
     written = []
-    for wafer, stem in zip(item.wafers, unique_stems(item.wafers, stems_taken)):
+    for wafer, stem in zip(track(item.wafers, "writing"), unique_stems(item.wafers, stems_taken)):
         files = {"png": str(save_png(wafer, out / f"{stem}.png"))}
         if npz:
             files["npz"] = str(save_npz(wafer, out / f"{stem}.npz"))
@@ -105,7 +105,7 @@ def _ingest(paths: list[str], options: LoadOptions, out: str | None, npz: bool) 
             errors.append(_error_row(item))
             continue
         files = _write(item, out_dir, taken, npz) if out_dir else [{}] * len(item.wafers)
-        for wafer, written in zip(track(item.wafers, "writing"), files):
+        for wafer, written in zip(item.wafers, files):
             wafers.append({**wafer.metadata(), "format": item.format, "rows": wafer.shape[0],
                            "cols": wafer.shape[1], "dies": wafer.dies, "fails": wafer.fails,
                            "yield": wafer.yield_, "files": written})
