@@ -6,6 +6,7 @@ through the same code: `transformers` classes, `save_pretrained` layout.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from collections.abc import Sequence
@@ -56,6 +57,15 @@ class DualEncoder:
     def dim(self) -> int:
         return int(self.model.config.projection_dim if self.model_type == "clip"
                    else self.model.config.text_config.hidden_size)
+
+    def fingerprint(self) -> str:
+        """A short hash of the weights and config: two loads of one model agree, two different models do not."""
+        digest = hashlib.sha256()
+        files = sorted(self.folder.glob("*.safetensors")) + sorted(self.folder.glob("*.bin"))
+        for path in [*files, self.folder / "config.json"]:
+            with open(path, "rb") as handle:
+                digest.update(hashlib.file_digest(handle, "sha256").digest())
+        return digest.hexdigest()[:16]
 
     def logit_scale_and_bias(self) -> tuple[float, float]:
         scale = float(self.model.logit_scale.detach().exp())

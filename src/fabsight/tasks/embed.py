@@ -62,9 +62,15 @@ def identity(item: Loaded, index: int, wafer: WaferMap) -> dict[str, Any]:
 def embedded_batches(encoder: DualEncoder, paths: Iterable[str | Path], load: LoadOptions, batch_size: int,
                      errors: list[dict[str, str]]) -> Iterator[Batch]:
     """Batches of embedded wafers from files or folders, in file order; unreadable files go to `errors`."""
+    return embed_loaded(encoder, load_many(paths, load), batch_size, errors)
+
+
+def embed_loaded(encoder: DualEncoder, items: Iterable[Loaded], batch_size: int,
+                 errors: list[dict[str, str]]) -> Iterator[Batch]:
+    """`embedded_batches` over files already being read (`load_many` or `load_files`)."""
     rows: list[dict[str, Any]] = []
     wafers: list[WaferMap] = []
-    for item in load_many(paths, load):
+    for item in items:
         if item.error:
             errors.append(error_row(item))
             continue

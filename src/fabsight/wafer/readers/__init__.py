@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,8 +148,13 @@ def load_many(paths: Iterable[str | Path], options: LoadOptions = LoadOptions())
     explicitly, or whose name claims a map format (junk called `.png`), is
     always read or reported.
     """
+    yield from load_files(expand_paths(paths), options)
+
+
+def load_files(files: Sequence[tuple[Path, bool]], options: LoadOptions = LoadOptions()) -> Iterator[Loaded]:
+    """`load_many` over (file, named) pairs from `expand_paths`, so that work split into parts reads alike."""
     passed_over = []
-    for path, named in track(expand_paths(paths), "reading"):
+    for path, named in track(files, "reading"):
         try:
             reader = detect(path)
             yield Loaded(path, reader.name, _load_with(path, reader, options))
