@@ -126,9 +126,11 @@ def sample(pattern_names: str | Sequence[str], rng: np.random.Generator, *, fail
 
 
 def _wafer_id(identity: dict[str, Any]) -> str | None:
+    """'s3-5d41402a-00012': seed, what the spec means, index. Two specs drawn with one seed never share an id."""
     if "index" not in identity:
         return None
-    return f"s{identity.get('seed', 0)}-{identity['index']:05d}"
+    meaning = f"-{identity['spec_key']:08x}" if "spec_key" in identity else ""
+    return f"s{identity.get('seed', 0)}{meaning}-{identity['index']:05d}"
 
 
 def _as_spec(spec: str | Spec | None) -> Spec:
@@ -140,7 +142,8 @@ def sample_at(spec: str | Spec, seed: int, index: int) -> Sample:
     spec = _as_spec(spec)
     rng = rng_for(seed, index, spec.key())
     names = spec.choose(rng)
-    return sample(names, rng, fail=spec.fail, size=spec.size, index=index, seed=seed, spec=spec.text)
+    return sample(names, rng, fail=spec.fail, size=spec.size, index=index, seed=seed, spec=spec.text,
+                  spec_key=spec.key())
 
 
 def iter_samples(spec: str | Spec = "any", n: int = 1, seed: int = 0, start: int = 0) -> Iterator[Sample]:
