@@ -30,6 +30,12 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/fabsight generate "edge ring with a scratch, 12% fail" -n 8 --seed 3 --out $(DEMO_OUT)/synthetic
 	$(BIN)/fabsight stats $(DEMO_OUT)/synthetic/*.npz --max-clusters 3
 	$(BIN)/fabsight classify $(DEMO_OUT)/synthetic/*.npz
+	$(BIN)/fabsight generate any -n 300 --seed 11 --no-png --out $(DEMO_OUT)/history
+	$(BIN)/fabsight index add --index $(DEMO_OUT)/index $(SHARED)/data/stdf $(DEMO_OUT)/history
+	$(BIN)/fabsight index info --index $(DEMO_OUT)/index
+	$(BIN)/fabsight search --index $(DEMO_OUT)/index "edge ring" --top 5
+	$(BIN)/fabsight search --index $(DEMO_OUT)/index --like $(SHARED)/data/stdf/lot2.stdf.gz --top 5
+	$(BIN)/fabsight search --index $(DEMO_OUT)/index --like $(SHARED)/data/stdf/lot2.stdf.gz "with a scratch" --top 5
 	@echo "Pictures and maps are in $(DEMO_OUT)/"
 
 test: system-deps $(VENV)/.installed-test

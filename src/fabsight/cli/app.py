@@ -34,9 +34,10 @@ class Command:
 
 
 def _commands() -> tuple[Command, ...]:
-    from fabsight.cli import evaluate_cmds, generate_cmd, model_cmds, train_cmds, wafer_cmds
+    from fabsight.cli import evaluate_cmds, generate_cmd, model_cmds, search_cmds, train_cmds, wafer_cmds
 
-    return (*wafer_cmds.COMMANDS, generate_cmd.COMMAND, *model_cmds.COMMANDS, *train_cmds.COMMANDS,
+    return (*wafer_cmds.COMMANDS, generate_cmd.COMMAND, *model_cmds.COMMANDS, *search_cmds.COMMANDS,
+            *train_cmds.COMMANDS,
             *evaluate_cmds.COMMANDS)
 
 

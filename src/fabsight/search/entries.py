@@ -1,0 +1,69 @@
+"""One index entry per wafer: its identity, the metadata filters use, its vector and its die grid.
+
+The grid is stored (zlib-packed, a few hundred bytes) so that a result can
+be rendered from the index alone, wherever the index lives.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fabsight.wafer.map import FAIL, OFF, WaferMap
+
+# Metadata columns, in the order results list them. Vector and grid columns are added by the store.
+TEXT_FIELDS = ("id", "source", "lot", "wafer_id", "product", "tester", "pattern", "label")
+NUMBER_FIELDS = ("index", "dies", "fails", "yield", "confidence")
+TIME_FIELDS = ("test_time",)
+
+
+def entry_id(wafer: WaferMap, source: str, index: int) -> str:
+    """The key that makes adding the same wafer twice an update, not a duplicate.
+
+    A wafer that names its lot and wafer id is that wafer wherever its file
+    lies (re-probed or copied data replaces the old entry); one that names
+    neither is the map at its place in its file.
+    """
+    if wafer.lot and wafer.wafer_id:
+        return "/".join(part for part in (wafer.product, wafer.lot, wafer.wafer_id) if part)
+    return f"{where_from(source)}#{index}"
+
+
+def where_from(source: str | Path) -> str:
+    """The source as stored: an absolute path for local files (results are opened from anywhere), URIs as given."""
+    return str(source) if "://" in str(source) else str(Path(source).resolve())
+
+
+def known_label(wafer: WaferMap) -> str | None:
+    """A label the data itself carries (WM-811K labels, generator truth), kept for evaluation, never predicted."""
+    label = wafer.extra.get("label") or (wafer.extra.get("truth") or {}).get("label")
+    return str(label) if label else None
+
+
+def pack_grid(grid: np.ndarray) -> bytes:
+    return zlib.compress(np.ascontiguousarray(grid, dtype=np.uint8).tobytes(), 6)
+
+
+def unpack_grid(packed: bytes, rows: int, cols: int) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(packed), dtype=np.uint8).reshape(rows, cols)
+
+
+def make_entry(wafer: WaferMap, source: str, index: int, vector: np.ndarray, decision: dict[str, Any]) -> dict[str, Any]:
+    """A row for the store: `decision` is the zero-shot answer for this wafer (pattern, confidence)."""
+    dies = int((wafer.grid != OFF).sum())
+    fails = int((wafer.grid == FAIL).sum())
+    # Stored as the tester's clock reads it (STDF times carry no zone); an offset, where a file has one, is dropped
+    # so that --since/--until compare like with like.
+    test_time = wafer.test_time.replace(tzinfo=None) if isinstance(wafer.test_time, datetime) else None
+    return {
+        "id": entry_id(wafer, source, index), "source": where_from(source), "index": index,
+        "lot": wafer.lot, "wafer_id": wafer.wafer_id, "product": wafer.product, "tester": wafer.tester,
+        "test_time": test_time, "dies": dies, "fails": fails, "yield": (dies - fails) / dies if dies else None,
+        "pattern": decision["pattern"], "confidence": float(decision["confidence"]), "label": known_label(wafer),
+        "vector": np.asarray(vector, np.float32), "grid": pack_grid(wafer.grid),
+        "rows": int(wafer.grid.shape[0]), "cols": int(wafer.grid.shape[1]),
+    }
