@@ -5,7 +5,7 @@ Two readings of the same image-label scores:
   fitted on held-out synthetic maps), whose top entry is the pattern; the
   `top_scores` best labels are reported, best first;
 - `present`: every label whose own probability of being on the wafer
-  (sigmoid of the SigLIP logit, Platt-calibrated) reaches
+  (sigmoid of the image-label logit, Platt-calibrated) reaches
   `presence_threshold` (one half by default), for mixed patterns.
 Below `min_confidence` the answer is "uncertain" rather than a guess.
 `decide` turns any (N, L) probabilities into these answers, so a fitted

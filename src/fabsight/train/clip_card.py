@@ -13,6 +13,9 @@ from fabsight.train.clip_eval import defect_only_scores, mixture_scores, single_
 from fabsight.train.wafer_data import WaferSet
 
 
+ARCHITECTURES = {"clip": ("CLIP-style", "CLIPModel"), "siglip": ("SigLIP-style", "SiglipModel")}
+
+
 def measure(encoder: DualEncoder, single: WaferSet, mixed: WaferSet, real: list | None) -> dict[str, Any]:
     """All the card's numbers: held-out synthetic singles and mixtures, and real maps when given."""
     metrics: dict[str, Any] = {
@@ -37,11 +40,12 @@ def _recalls(scores: dict[str, Any]) -> str:
 
 
 def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, Any], command: str) -> Path:
+    family = record.get("options", {}).get("family", "clip")
     lines = [
         "# wafer-clip", "",
-        "A SigLIP-style image-text model for wafer maps (`transformers` `SiglipModel`, own word-piece "
-        "tokenizer), trained from scratch on fabsight's synthetic maps and descriptions only. It never saw a "
-        "real wafer in training.", "",
+        f"A {ARCHITECTURES[family][0]} image-text model for wafer maps (`transformers` `{ARCHITECTURES[family][1]}`, "
+        "own word-piece tokenizer), trained from scratch on fabsight's synthetic maps and descriptions only. It "
+        "never saw a real wafer in training.", "",
         f"Rebuild: `{command}` (fixed seeds; {record.get('train_seconds', '?')} s of training on "
         f"{machine_description()}).", "",
         f"Written {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. Options: `{json.dumps(record.get('options', {}))}`", "",
