@@ -16,6 +16,7 @@ two models are never mixed.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,16 +29,21 @@ from fabsight.search.entries import NUMBER_FIELDS, TEXT_FIELDS, TIME_FIELDS
 
 TABLE = "wafers"
 MODEL_KEY = b"fabsight.model"
-# Below this many rows an exact scan is fast enough and always exact; from it on, tidy() builds the vector index.
-ANN_MIN_ROWS = 20_000
-# The vector index and its search settings (benchmarks/search_speed.py measured them: p50 latency and
-# recall@10 against exact search, 10k to 1M entries on 2 cores).
-INDEX_TYPE = "IVF_PQ"  # a LanceDB vector index type
-ROWS_PER_PARTITION = 1_000  # IVF partitions: count // this
-NUM_SUB_VECTORS = 16  # PQ codes per vector (IVF_PQ, IVF_HNSW_PQ)
-NPROBES = 20  # partitions searched per query; a narrow filter may search more until it has `top` rows
-REFINE_FACTOR = 10  # top * this candidates are re-ranked with their full vectors (PQ/SQ indexes)
-HNSW_EF = 100  # candidates an HNSW index keeps while searching (IVF_HNSW_* indexes)
+# Below this many rows an exact scan is fast enough and always exact; from it on, tidy() builds the vector index
+# and the indexes on the filter columns. benchmarks/search_speed.py measured every setting below (p50 latency and
+# recall@10 against exact search, 10k to 1M entries, 2 cores); its docstring has the log.
+ANN_MIN_ROWS = 50_000
+INDEX_TYPE = "IVF_SQ"  # LanceDB vector index type: IVF partitions of 8-bit scalar-quantized vectors
+ROWS_PER_PARTITION = 1_000  # IVF partition size target (optimize() splits partitions as the table grows)
+NUM_SUB_VECTORS = 16  # PQ codes per vector (IVF_PQ, IVF_HNSW_PQ only)
+NPROBES = 50  # partitions searched per query
+FILTER_BOOST_BELOW = 0.1  # a filter keeping less than this share of rows searches proportionally more partitions
+REFINE_FACTOR = 10  # top * this candidates are re-ranked with their full vectors (quantized indexes)
+HNSW_EF = 100  # candidates an HNSW graph keeps while searching (IVF_HNSW_* only)
+# Scalar indexes on the columns `fabsight search` filters on: without them every filtered query scans the
+# column (30 to 60 ms at 1M rows); with them the filter costs a few ms.
+FILTER_INDEXES = {"product": "BITMAP", "pattern": "BITMAP", "lot": "BTREE", "wafer_id": "BTREE", "source": "BTREE",
+                  "yield": "BTREE", "test_time": "BTREE"}
 
 
 def _lancedb():
@@ -65,24 +71,22 @@ class ModelIdentity:
         return self.fingerprint == other.fingerprint and self.dim == other.dim
 
 
-def vector_index_config(count: int, dim: int):
-    """LanceDB's configuration for the vector index of `count` rows of `dim`-d unit vectors (cosine)."""
+def vector_index_config(dim: int):
+    """LanceDB's configuration for the vector index of `dim`-d unit vectors (cosine distance).
+
+    Partitions are sized by rows, not counted, so that `optimize()` splits them as the table grows.
+    """
     from lancedb import index
 
-    partitions = max(1, count // ROWS_PER_PARTITION)
-    if INDEX_TYPE == "IVF_PQ":
-        return index.IvfPq(distance_type="cosine", num_partitions=partitions, num_sub_vectors=NUM_SUB_VECTORS)
-    if INDEX_TYPE == "IVF_HNSW_PQ":
-        return index.HnswPq(distance_type="cosine", num_partitions=partitions, num_sub_vectors=NUM_SUB_VECTORS)
-    if INDEX_TYPE == "IVF_HNSW_SQ":
-        return index.HnswSq(distance_type="cosine", num_partitions=partitions)
-    if INDEX_TYPE == "IVF_SQ":
-        return index.IvfSq(distance_type="cosine", num_partitions=partitions)
-    if INDEX_TYPE == "IVF_RQ":
-        return index.IvfRq(distance_type="cosine", num_partitions=partitions)
-    if INDEX_TYPE == "IVF_FLAT":
-        return index.IvfFlat(distance_type="cosine", num_partitions=partitions)
-    raise ValueError(f"unknown vector index type {INDEX_TYPE!r}")
+    options = {"distance_type": "cosine", "target_partition_size": ROWS_PER_PARTITION}
+    sub_vectors = NUM_SUB_VECTORS if dim % NUM_SUB_VECTORS == 0 else 1
+    configs = {"IVF_PQ": lambda: index.IvfPq(num_sub_vectors=sub_vectors, **options),
+               "IVF_HNSW_PQ": lambda: index.HnswPq(num_sub_vectors=sub_vectors, **options),
+               "IVF_HNSW_SQ": lambda: index.HnswSq(**options), "IVF_SQ": lambda: index.IvfSq(**options),
+               "IVF_RQ": lambda: index.IvfRq(**options), "IVF_FLAT": lambda: index.IvfFlat(**options)}
+    if INDEX_TYPE not in configs:
+        raise ValueError(f"unknown vector index type {INDEX_TYPE!r}; known: {', '.join(configs)}")
+    return configs[INDEX_TYPE]()
 
 
 def schema(model: ModelIdentity):
@@ -167,8 +171,15 @@ class WaferIndex:
     def tidy(self) -> None:
         """Merge the small files of many commits, bring indexes up to date, and build the vector index when due."""
         count = self.count()
-        if count >= ANN_MIN_ROWS and not self.has_vector_index():
-            self.table.create_index("vector", config=vector_index_config(count, self.model.dim))
+        if count >= ANN_MIN_ROWS:
+            from lancedb.index import Bitmap, BTree
+
+            indexed = self._index_columns()
+            if ["vector"] not in indexed:
+                self.table.create_index("vector", config=vector_index_config(self.model.dim))
+            for column, kind in FILTER_INDEXES.items():
+                if [column] not in indexed:
+                    self.table.create_index(column, config=Bitmap() if kind == "BITMAP" else BTree())
         if count and not self._has_id_index():
             self.table.create_scalar_index("id", replace=True)  # makes updates by id fast on large indexes
         self.table.optimize()
@@ -195,7 +206,13 @@ class WaferIndex:
         """The `top` entries closest to a unit `vector`, best first, each with "score" (cosine similarity)."""
         query = self.table.search(np.asarray(vector, np.float32), vector_column_name="vector").metric("cosine")
         if self.has_vector_index():
-            query = query.minimum_nprobes(NPROBES).maximum_nprobes(0)
+            probes = NPROBES
+            if where:  # few kept rows leave few of them in the nearest partitions: search more partitions
+                kept = self.count(where)
+                if not kept:
+                    return []
+                probes = math.ceil(NPROBES * max(1.0, FILTER_BOOST_BELOW * self.count() / kept))
+            query = query.nprobes(probes)
             if INDEX_TYPE.startswith("IVF_HNSW"):
                 query = query.ef(max(HNSW_EF, top))
             if REFINE_FACTOR and INDEX_TYPE != "IVF_FLAT":
