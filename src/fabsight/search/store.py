@@ -32,11 +32,11 @@ MODEL_KEY = b"fabsight.model"
 # Below this many rows an exact scan is fast enough and always exact; from it on, tidy() builds the vector index
 # and the indexes on the filter columns. benchmarks/search_speed.py measured every setting below (p50 latency and
 # recall@10 against exact search, 10k to 1M entries, 2 cores); its docstring has the log.
-ANN_MIN_ROWS = 50_000
+ANN_MIN_ROWS = 25_000
 INDEX_TYPE = "IVF_SQ"  # LanceDB vector index type: IVF partitions of 8-bit scalar-quantized vectors
-ROWS_PER_PARTITION = 1_000  # IVF partition size target (optimize() splits partitions as the table grows)
+ROWS_PER_PARTITION = 4_096  # IVF partition size target (optimize() splits partitions as the table grows)
 NUM_SUB_VECTORS = 16  # PQ codes per vector (IVF_PQ, IVF_HNSW_PQ only)
-NPROBES = 50  # partitions searched per query
+NPROBES = 25  # partitions searched per query
 FILTER_BOOST_BELOW = 0.1  # a filter keeping less than this share of rows searches proportionally more partitions
 REFINE_FACTOR = 10  # top * this candidates are re-ranked with their full vectors (quantized indexes)
 HNSW_EF = 100  # candidates an HNSW graph keeps while searching (IVF_HNSW_* only)
