@@ -38,6 +38,7 @@ ROWS_PER_PARTITION = 4_096  # IVF partition size target (optimize() splits parti
 NUM_SUB_VECTORS = 16  # PQ codes per vector (IVF_PQ, IVF_HNSW_PQ only)
 NPROBES = 25  # partitions searched per query
 FILTER_BOOST_BELOW = 0.1  # a filter keeping less than this share of rows searches proportionally more partitions
+EXACT_MAX_KEPT = 500  # a filter keeping at most this many rows is searched exactly: faster than the index then
 REFINE_FACTOR = 10  # top * this candidates are re-ranked with their full vectors (quantized indexes)
 HNSW_EF = 100  # candidates an HNSW graph keeps while searching (IVF_HNSW_* only)
 # Scalar indexes on the columns `fabsight search` filters on: without them every filtered query scans the
@@ -205,14 +206,15 @@ class WaferIndex:
     def nearest(self, vector: np.ndarray, top: int, where: str | None = None) -> list[dict[str, Any]]:
         """The `top` entries closest to a unit `vector`, best first, each with "score" (cosine similarity)."""
         query = self.table.search(np.asarray(vector, np.float32), vector_column_name="vector").metric("cosine")
-        if self.has_vector_index():
-            probes = NPROBES
-            if where:  # few kept rows leave few of them in the nearest partitions: search more partitions
-                kept = self.count(where)
-                if not kept:
-                    return []
-                probes = math.ceil(NPROBES * max(1.0, FILTER_BOOST_BELOW * self.count() / kept))
-            query = query.nprobes(probes)
+        indexed = self.has_vector_index()
+        kept = self.count(where) if where and indexed else None
+        if kept == 0:
+            return []
+        if kept is not None and kept <= EXACT_MAX_KEPT:
+            query = query.bypass_vector_index()
+        elif indexed:  # a filter that keeps few rows leaves few of them in the nearest partitions: search more
+            boost = FILTER_BOOST_BELOW * self.count() / kept if kept else 1.0
+            query = query.nprobes(math.ceil(NPROBES * max(1.0, boost)))
             if INDEX_TYPE.startswith("IVF_HNSW"):
                 query = query.ef(max(HNSW_EF, top))
             if REFINE_FACTOR and INDEX_TYPE != "IVF_FLAT":
