@@ -66,12 +66,13 @@ def search(options: SearchOptions, encoder: DualEncoder | None = None) -> dict[s
         encoder = _encoder_for(index, options.model)
     example, exclude = _example_vector(index, encoder, options)
     vector = _query_vector(encoder, options.query, example, options.text_weight)
-    conditions = [c for c in (where_clause(options), f"NOT ({ids_clause([exclude])})" if exclude else None) if c]
+    where = where_clause(options)
+    conditions = [c for c in (where, f"NOT ({ids_clause([exclude])})" if exclude else None) if c]
     rows = index.nearest(vector, options.top, " AND ".join(conditions) or None)
     maps = None if options.no_maps else maps_folder(index.uri)
     return {"index": index.uri, "model": index.model.name,
             "query": {"text": options.query, "like": options.like, "like_id": options.like_id, "excluded": exclude,
-                      "where": where_clause(options)},
+                      "where": where},
             "results": [_result(row, maps) for row in rows]}
 
 

@@ -2,8 +2,8 @@
 
 Why LanceDB: it is embedded (no server; a folder is the whole index), stores
 vectors and metadata together in an open columnar format, filters on metadata
-before the vector search, has approximate indexes (IVF-PQ) that keep 1M-vector
-queries fast on two cores, and every write is a versioned commit: a process
+before the vector search, has approximate indexes (IVF-SQ here) that keep
+1M-vector queries fast on two cores, and every write is a versioned commit: a process
 killed mid-write leaves the last committed version readable. The same code
 opens an index on object storage (`s3://bucket/wafers`, `gs://...`, `az://...`),
 which is how a Ray cluster's workers and its driver share one index.
@@ -29,6 +29,7 @@ from fabsight.search.entries import NUMBER_FIELDS, TEXT_FIELDS, TIME_FIELDS
 
 TABLE = "wafers"
 MODEL_KEY = b"fabsight.model"
+NO_INDEX_HINT = "make one with `fabsight index add --index DIR FILES...`"
 # Below this many rows an exact scan is fast enough and always exact; from it on, tidy() builds the vector index
 # and the indexes on the filter columns. benchmarks/search_speed.py measured every setting below (p50 latency and
 # recall@10 against exact search, 10k to 1M entries, 2 cores); its docstring has the log.
@@ -119,9 +120,8 @@ class WaferIndex:
             if path.exists() and not path.is_dir():
                 raise InputError("is a file, not an index folder", path)
             if create_for is None and not (path / f"{TABLE}.lance").is_dir():
-                hint = "make one with `fabsight index add --index DIR FILES...`"
-                raise InputError(f"no wafer index here ({hint})" if path.is_dir() else f"no such index folder ({hint})",
-                                 path)
+                what = "no wafer index here" if path.is_dir() else "no such index folder"
+                raise InputError(f"{what} ({NO_INDEX_HINT})", path)
         db = _lancedb().connect(uri)
         if TABLE in db.list_tables().tables:
             index = cls(uri, db.open_table(TABLE))
@@ -129,7 +129,7 @@ class WaferIndex:
                 index.check_model(create_for)
             return index
         if create_for is None:
-            raise InputError("no wafer index here (make one with `fabsight index add --index DIR FILES...`)", uri)
+            raise InputError(f"no wafer index here ({NO_INDEX_HINT})", uri)
         return cls(uri, db.create_table(TABLE, schema=schema(create_for), exist_ok=True))
 
     @property
@@ -171,18 +171,18 @@ class WaferIndex:
 
     def tidy(self) -> None:
         """Merge the small files of many commits, bring indexes up to date, and build the vector index when due."""
-        count = self.count()
-        if count >= ANN_MIN_ROWS:
-            from lancedb.index import Bitmap, BTree
+        from lancedb.index import Bitmap, BTree
 
-            indexed = self._index_columns()
+        count = self.count()
+        indexed = self._index_columns()
+        if count and ["id"] not in indexed:
+            self.table.create_index("id", config=BTree())  # makes updates by id fast on large indexes
+        if count >= ANN_MIN_ROWS:
             if ["vector"] not in indexed:
                 self.table.create_index("vector", config=vector_index_config(self.model.dim))
             for column, kind in FILTER_INDEXES.items():
                 if [column] not in indexed:
                     self.table.create_index(column, config=Bitmap() if kind == "BITMAP" else BTree())
-        if count and not self._has_id_index():
-            self.table.create_scalar_index("id", replace=True)  # makes updates by id fast on large indexes
         self.table.optimize()
 
     def _index_columns(self) -> list[list[str]]:
@@ -190,9 +190,6 @@ class WaferIndex:
 
     def has_vector_index(self) -> bool:
         return ["vector"] in self._index_columns()
-
-    def _has_id_index(self) -> bool:
-        return ["id"] in self._index_columns()
 
     # --- reading ------------------------------------------------------------------------
     def count(self, where: str | None = None) -> int:
