@@ -68,7 +68,8 @@ def search(options: SearchOptions, encoder: DualEncoder | None = None) -> dict[s
     vector = _query_vector(encoder, options.query, example, options.text_weight)
     where = where_clause(options)
     conditions = [c for c in (where, f"NOT ({ids_clause([exclude])})" if exclude else None) if c]
-    rows = index.nearest(vector, options.top, " AND ".join(conditions) or None)
+    rows = index.nearest(vector, options.top, " AND ".join(conditions) or None,
+                         every_partition=options.follows_the_vectors)
     maps = None if options.no_maps else maps_folder(index.uri)
     return {"index": index.uri, "model": index.model.name,
             "query": {"text": options.query, "like": options.like, "like_id": options.like_id, "excluded": exclude,

@@ -40,6 +40,7 @@ NUM_SUB_VECTORS = 16  # PQ codes per vector (IVF_PQ, IVF_HNSW_PQ only)
 NPROBES = 25  # partitions searched per query
 FILTER_BOOST_BELOW = 0.1  # a filter keeping less than this share of rows searches proportionally more partitions
 EXACT_MAX_KEPT = 500  # a filter keeping at most this many rows is searched exactly: faster than the index then
+EVERY_PARTITION = 1 << 20  # nprobes above the partition count: Lance searches every partition
 REFINE_FACTOR = 10  # top * this candidates are re-ranked with their full vectors (quantized indexes)
 HNSW_EF = 100  # candidates an HNSW graph keeps while searching (IVF_HNSW_* only)
 # Scalar indexes on the columns `fabsight search` filters on: without them every filtered query scans the
@@ -200,8 +201,13 @@ class WaferIndex:
             return None
         return sum(f.stat().st_size for f in Path(self.uri).rglob("*") if f.is_file())
 
-    def nearest(self, vector: np.ndarray, top: int, where: str | None = None) -> list[dict[str, Any]]:
-        """The `top` entries closest to a unit `vector`, best first, each with "score" (cosine similarity)."""
+    def nearest(self, vector: np.ndarray, top: int, where: str | None = None,
+                every_partition: bool = False) -> list[dict[str, Any]]:
+        """The `top` entries closest to a unit `vector`, best first, each with "score" (cosine similarity).
+
+        `every_partition`: the filter keeps rows that cluster in vector space (a pattern predicted from the
+        vectors themselves), so the partitions nearest the query may hold none of its nearest kept rows.
+        """
         query = self.table.search(np.asarray(vector, np.float32), vector_column_name="vector").metric("cosine")
         indexed = self.has_vector_index()
         kept = self.count(where) if where and indexed else None
@@ -211,7 +217,8 @@ class WaferIndex:
             query = query.bypass_vector_index()
         elif indexed:  # a filter that keeps few rows leaves few of them in the nearest partitions: search more
             boost = FILTER_BOOST_BELOW * self.count() / kept if kept else 1.0
-            query = query.nprobes(math.ceil(NPROBES * max(1.0, boost)))
+            probes = EVERY_PARTITION if where and every_partition else math.ceil(NPROBES * max(1.0, boost))
+            query = query.nprobes(probes)
             if INDEX_TYPE.startswith("IVF_HNSW"):
                 query = query.ef(max(HNSW_EF, top))
             if REFINE_FACTOR and INDEX_TYPE != "IVF_FLAT":
