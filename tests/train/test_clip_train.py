@@ -32,7 +32,7 @@ def test_loss_prefers_matching_pairs(family):
 def test_descriptions_name_every_pattern_of_a_mixture():
     rng = np.random.default_rng(0)
     words = {"Center": ("cent", "bull", "middle"), "Donut": ("donut", "doughnut", "ring", "annul"),
-             "Edge-Loc": ("edge",), "Edge-Ring": ("ring", "rim", "edge"), "Loc": ("loc", "cluster", "blob", "spot"),
+             "Edge-Loc": ("edge",), "Edge-Ring": ("ring", "rim", "edge"), "Loc": ("loc", "cluster", "blob", "spot", "patch"),
              "Near-full": ("full", "all", "every", "wipeout"), "Random": ("random", "scatter", "salt", "speckle"),
              "Scratch": ("scratch", "line", "streak", "scrape")}
     for sample in generate("mixed", n=30, seed=4) + generate("any", n=30, seed=5):
@@ -70,9 +70,18 @@ def test_a_tiny_training_run_saves_a_loadable_model(tmp_path):
     from fabsight.models.dual_encoder import load_dual_encoder
 
     options = ClipTrainOptions(out=str(tmp_path / "m"), steps=3, batch_size=8, train_single=24, train_mixed=8,
-                               image_size=16, width=16, layers=1, vocab_size=300)
+                               image_size=16, patch_size=4, width=16, layers=1, vocab_size=300)
     record = train_clip(options, log=lambda _: None)
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["vision_config"]["patch_size"] == 4
     assert len(record["history"]) >= 2 and all(np.isfinite(h["loss"]) for h in record["history"])
     assert json.loads((tmp_path / "m" / "training.json").read_text())["options"]["steps"] == 3
     encoder = load_dual_encoder(str(tmp_path / "m"))
     assert encoder.embed_wafers([s.wafer for s in generate("any", n=2, seed=0)]).shape == (2, 16)
+
+
+@pytest.mark.parametrize("image_size, patch_size", [(48, 7), (4, 8), (48, 0)])
+def test_an_image_size_that_patches_do_not_tile_is_refused(image_size, patch_size):
+    from fabsight import InputError
+
+    with pytest.raises(InputError, match="multiple of --patch-size"):
+        ClipTrainOptions(image_size=image_size, patch_size=patch_size)

@@ -22,6 +22,7 @@ import numpy as np
 from fabsight.knowledge.patterns import DEFECT_NAMES
 from fabsight.models.loading import require_model_libraries
 from fabsight.models.wafer_pixels import MODEL_PALETTE
+from fabsight.errors import InputError
 from fabsight.options import option
 from fabsight.progress import track
 from fabsight.train.clip_build import DualEncoderShape, build_dual_encoder, save_dual_encoder
@@ -40,10 +41,16 @@ class ClipTrainOptions:
     train_single: int = option("distinct single-pattern training maps", 80000)
     train_mixed: int = option("distinct mixed-pattern training maps", 24000)
     seed: int = option("seed for data, initialisation and batches", 0)
-    image_size: int = option("model input size in pixels (patches of 8)", 48)
+    image_size: int = option("model input size in pixels (a multiple of --patch-size)", 48)
+    patch_size: int = option("side of the image patches the vision transformer reads, in pixels", 8)
     width: int = option("transformer width of both encoders", 128)
     layers: int = option("transformer layers of each encoder", 3)
     vocab_size: int = option("tokenizer vocabulary size", 2048)
+
+    def __post_init__(self) -> None:
+        if self.patch_size < 1 or self.image_size < self.patch_size or self.image_size % self.patch_size:
+            raise InputError(f"--image-size {self.image_size} must be a positive multiple of --patch-size "
+                             f"{self.patch_size}")
 
 
 # Held-out synthetic maps come from seeds no training run draws from (training uses 2*seed and 2*seed+1).
@@ -109,7 +116,8 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
     log(f"drew {len(data)} training maps in {time.monotonic() - started:.0f} s")
     corpus = [describe(t, rng) for t in data.truths for _ in range(3)]
     tokenizer = train_tokenizer(corpus, vocab_size=options.vocab_size, max_length=32)
-    shape = DualEncoderShape(family=options.family, image_size=options.image_size, width=options.width,
+    shape = DualEncoderShape(family=options.family, image_size=options.image_size,
+                             patch_size=options.patch_size, width=options.width,
                              layers=options.layers, text_width=options.width, text_layers=options.layers)
     model = build_dual_encoder(shape, tokenizer)
     if options.family == "siglip":  # the SigLIP paper's start: t = 10, b = -10
