@@ -330,7 +330,7 @@ def measure_size(n: int, vectors: np.ndarray, queries: np.ndarray, meta: Metadat
         masks = [meta.mask(f, n) if f else None for f in filters]
         truth = exact_neighbours(vectors[:n], queries, masks)
         every = any(f is not None and f.follows_the_vectors for f in filters)
-        times, found = time_queries(lambda v, w: index.nearest(v, TOP, w, every_partition=every), queries, wheres,
+        times, found = time_queries(lambda v, w, e=every: index.nearest(v, TOP, w, every_partition=e), queries, wheres,
                                     args.warmup)
         exact_times, exact_found = time_queries(lambda v, w: exact_search(index, v, TOP, w),
                                                 queries[:exact_count], wheres[:exact_count], args.warmup)

@@ -44,7 +44,6 @@ class SearchFilters:
             if getattr(self, name) is not None:
                 _parse_time(getattr(self, name), name)
 
-
     @property
     def follows_the_vectors(self) -> bool:
         """Whether the rows kept cluster in vector space, so an approximate search must look in every partition.

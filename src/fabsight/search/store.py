@@ -215,10 +215,8 @@ class WaferIndex:
             return []
         if kept is not None and kept <= EXACT_MAX_KEPT:
             query = query.bypass_vector_index()
-        elif indexed:  # a filter that keeps few rows leaves few of them in the nearest partitions: search more
-            boost = FILTER_BOOST_BELOW * self.count() / kept if kept else 1.0
-            probes = EVERY_PARTITION if where and every_partition else math.ceil(NPROBES * max(1.0, boost))
-            query = query.nprobes(probes)
+        elif indexed:
+            query = query.nprobes(EVERY_PARTITION if where and every_partition else self._probes(kept))
             if INDEX_TYPE.startswith("IVF_HNSW"):
                 query = query.ef(max(HNSW_EF, top))
             if REFINE_FACTOR and INDEX_TYPE != "IVF_FLAT":
@@ -229,6 +227,12 @@ class WaferIndex:
         for row in rows:
             row["score"] = 1.0 - float(row.pop("_distance"))
         return rows
+
+    def _probes(self, kept: int | None) -> int:
+        """Partitions to search: a filter keeping few rows leaves few of them in the nearest partitions."""
+        if not kept:
+            return NPROBES
+        return math.ceil(NPROBES * max(1.0, FILTER_BOOST_BELOW * self.count() / kept))
 
     def pattern_counts(self) -> dict[str, int]:
         """How many entries have each predicted pattern, most common first."""

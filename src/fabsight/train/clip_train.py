@@ -19,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from fabsight.errors import InputError
 from fabsight.knowledge.patterns import DEFECT_NAMES
 from fabsight.models.loading import require_model_libraries
 from fabsight.models.wafer_pixels import MODEL_PALETTE
-from fabsight.errors import InputError
 from fabsight.options import option
 from fabsight.progress import track
 from fabsight.train.clip_build import DualEncoderShape, build_dual_encoder, save_dual_encoder
 from fabsight.train.descriptions import describe
 from fabsight.train.tokenizer import train_tokenizer
-from fabsight.train.wafer_data import WaferSet, draw_wafer_set
+from fabsight.train.wafer_data import draw_wafer_set
 
 
 @dataclass(frozen=True, kw_only=True)
