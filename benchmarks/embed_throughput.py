@@ -29,6 +29,7 @@ import numpy as np
 
 from fabsight.evaluate.harness import BenchmarkTable
 from fabsight.models.dual_encoder import DualEncoder, load_dual_encoder
+from fabsight.tasks.zero_shot import CLASS_VIEWS
 from fabsight.wafer.map import WaferMap
 from fabsight.wafer.synth import generate_grids
 
@@ -98,6 +99,9 @@ def main() -> None:
     runs = [timed(lambda: encoder.embed_wafers(wafers, args.batch_size)) for _ in range(args.repeats)]
     wall, cpu = sorted(runs)[len(runs) // 2]
     table.add_row(row("fabsight: embed_wafers (batched)", args.batch_size, len(wafers), wall, cpu))
+    # What `fabsight classify` embeds for the pattern classes: the mean of CLASS_VIEWS turned and mirrored views.
+    table.add_row(row(f"fabsight classify's vectors: {CLASS_VIEWS} views averaged", args.batch_size, len(wafers),
+                      *timed(lambda: encoder.embed_wafers(wafers, args.batch_size, views=CLASS_VIEWS))))
     table.add_ratio("maps/s", baseline=0, name="x naive")
 
     # Where the batched time goes: pixels (no model) and the forward pass alone, each once.

@@ -4,7 +4,7 @@ from PIL import Image
 
 from fabsight.errors import FabsightError, FabsightWarning
 from fabsight.models.dual_encoder import load_dual_encoder
-from fabsight.models.wafer_pixels import MODEL_PALETTE, grid_to_square, wafer_pixels
+from fabsight.models.wafer_pixels import MODEL_PALETTE, grid_to_square, symmetric_views, wafer_pixels
 from fabsight.wafer.map import WaferMap
 
 
@@ -38,6 +38,31 @@ def test_batching_does_not_change_vectors(tiny_dual_encoder_folder):
     texts = ["edge ring", "a scratch from the upper left to the centre of the wafer", "none"]
     np.testing.assert_allclose(encoder.embed_texts(texts),
                                np.concatenate([encoder.embed_texts([t]) for t in texts]), atol=1e-5)
+
+
+def test_symmetric_views_are_the_eight_turns_and_mirrors_in_order():
+    states = np.random.default_rng(0).integers(0, 3, size=(2, 5, 5))  # no symmetry of its own (checked below)
+    views = symmetric_views(states, 8).reshape(8, 2, 5, 5)
+    np.testing.assert_array_equal(views[0], states)
+    np.testing.assert_array_equal(views[1], states[:, :, ::-1])
+    np.testing.assert_array_equal(views[2], np.rot90(states, 1, axes=(1, 2)))
+    assert len({v.tobytes() for v in views[:, 0]}) == 8
+    assert symmetric_views(states, 1) is states
+    for bad in (0, 9):
+        with pytest.raises(FabsightError, match="views must be 1 to 8"):
+            symmetric_views(states, bad)
+
+
+def test_averaged_views_are_the_mean_of_each_view_and_do_not_change_when_the_wafer_turns(tiny_dual_encoder_folder):
+    encoder = load_dual_encoder(str(tiny_dual_encoder_folder))
+    grids = [w.grid for w in random_wafers(3, seed=2)]
+    averaged = encoder.embed_wafers(grids, views=8)
+    squares = np.stack([grid_to_square(g, encoder.image_size) for g in grids])
+    each = encoder.embed_wafers(symmetric_views(squares, 8)).reshape(8, 3, -1).mean(axis=0)
+    np.testing.assert_allclose(averaged, each / np.linalg.norm(each, axis=1, keepdims=True), atol=1e-5)
+    turned = encoder.embed_wafers([np.rot90(s) for s in squares], views=8)  # same set of eight views
+    np.testing.assert_allclose(turned, averaged, atol=1e-5)
+    assert np.abs(encoder.embed_wafers(grids) - averaged).max() > 1e-3  # one view differs: the mean did something
 
 
 def test_long_text_is_cut_with_a_warning(tiny_dual_encoder_folder):

@@ -73,3 +73,23 @@ def test_min_confidence_one_makes_every_answer_uncertain(siglip, mixed_folder):
     result = classify_files([mixed_folder], ClassifyOptions(min_confidence=1.0), encoder=siglip)
     assert {r["pattern"] for r in result["results"]} == {"uncertain"}
     assert np.all([r["confidence"] < 1.0 for r in result["results"]])
+
+
+def test_views_default_to_eight_for_pattern_classes_and_one_for_labels_that_may_name_a_side(siglip, wafer_files,
+                                                                                            monkeypatch):
+    asked = []
+    real = siglip.embed_wafers
+    monkeypatch.setattr(siglip, "embed_wafers", lambda wafers, batch_size=256, views=1: asked.append(views)
+                        or real(wafers, batch_size, views))
+    folder = wafer_files(2)
+    for labels, views, expected in ((None, None, 8), (["scratch", "edge ring", "no pattern"], None, 8),
+                                    (["cluster at the left edge", "scratch"], None, 1), (None, 2, 2)):
+        asked.clear()
+        result = classify_files([folder], ClassifyOptions(labels=labels, views=views), encoder=siglip)
+        assert result["views"] == expected and set(asked) == {expected}, (labels, views)
+
+
+@pytest.mark.parametrize("views", [0, 9])
+def test_views_outside_one_to_eight_are_refused(views):
+    with pytest.raises(FabsightError, match="views must be 1 to 8"):
+        ClassifyOptions(views=views)

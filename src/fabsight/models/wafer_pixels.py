@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fabsight.errors import InputError
 from fabsight.wafer.map import WaferMap
 
 # off-wafer white, pass green, fail red: also what a pretrained photo CLIP reads most naturally.
@@ -46,6 +47,26 @@ def wafer_states(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarr
         grid = wafer.display_grid() if isinstance(wafer, WaferMap) else np.asarray(wafer)
         out[i] = grid_to_square(grid, size)
     return out
+
+
+SYMMETRIES = 8  # a square's quarter turns, each also mirrored
+
+
+def symmetric_views(states: np.ndarray, views: int) -> np.ndarray:
+    """(views * N, S, S): the first `views` of the square's 8 symmetries of (N, S, S) states, view by view.
+
+    Order: no turn, its mirror, a quarter turn, its mirror, ... so 2 views are
+    a map and its mirror image and 4 add the quarter turn.
+    """
+    if not 1 <= views <= SYMMETRIES:
+        raise InputError(f"views must be 1 to {SYMMETRIES}, not {views}")
+    if views == 1:
+        return states
+    out = []
+    for k in range(views):
+        turned = np.rot90(states, k // 2, axes=(1, 2))
+        out.append(turned[:, :, ::-1] if k % 2 else turned)
+    return np.ascontiguousarray(np.concatenate(out))
 
 
 def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:

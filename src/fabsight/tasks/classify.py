@@ -18,9 +18,10 @@ from fabsight.errors import FabsightError
 from fabsight.knowledge.patterns import PATTERN_NAMES
 from fabsight.models.dual_encoder import DualEncoder, ModelOptions, load_dual_encoder
 from fabsight.models.probes import load_probe
+from fabsight.models.wafer_pixels import SYMMETRIES
 from fabsight.options import option
 from fabsight.tasks.embed import BatchOptions, embedded_batches
-from fabsight.tasks.zero_shot import ZeroShotOptions, decide, encode_labels, label_probabilities
+from fabsight.tasks.zero_shot import ZeroShotOptions, decide, default_views, encode_labels, label_probabilities
 from fabsight.wafer.readers import LoadOptions
 
 Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # (N, dim) -> (N, L) scores, (N, L) presence
@@ -32,6 +33,15 @@ class ClassifyOptions(ModelOptions, ZeroShotOptions, BatchOptions):
                                       "first, or end the labels with --", None, metavar="LABEL")
     probe: str | None = option("use this probe (from `fabsight train probe`) instead of zero-shot prompts",
                                None, metavar="NAME")
+    views: int | None = option("average each wafer's vector over N of its 8 turned and mirrored views (1 to 8; "
+                               "N times the compute): default 8 when every label is a pattern class or its "
+                               "synonym, 1 for labels of your own (they may name a side) and for probes",
+                               None, metavar="N")
+
+    def __post_init__(self) -> None:
+        getattr(super(), "__post_init__", lambda: None)()
+        if self.views is not None and not 1 <= self.views <= SYMMETRIES:
+            raise FabsightError(f"views must be 1 to {SYMMETRIES}, not {self.views}")
 
 
 def scorer(encoder: DualEncoder, options: ClassifyOptions) -> tuple[tuple[str, ...], Scorer, str]:
@@ -52,14 +62,15 @@ def scorer(encoder: DualEncoder, options: ClassifyOptions) -> tuple[tuple[str, .
 
 def classify_files(paths: Sequence[str | Path], options: ClassifyOptions = ClassifyOptions(),
                    load: LoadOptions | None = None, encoder: DualEncoder | None = None) -> dict[str, Any]:
-    """One result per wafer: {"model", "method", "probe", "labels", "results", "errors"} (JSON-ready)."""
+    """One result per wafer: {"model", "method", "probe", "labels", "views", "results", "errors"} (JSON-ready)."""
     encoder = encoder or load_dual_encoder(options.model)
     labels, score, method = scorer(encoder, options)
+    views = options.views or (1 if method == "probe" else default_views(labels))  # probes are fitted on one view
     results: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
-    for batch in embedded_batches(encoder, paths, load or LoadOptions(), options.batch_size, errors):
+    for batch in embedded_batches(encoder, paths, load or LoadOptions(), options.batch_size, errors, views):
         probabilities, present = score(batch.vectors)  # (B, L) each
         results.extend({**row, **answer} for row, answer in zip(batch.rows, decide(labels, probabilities, present,
                                                                                    options)))
     return {"model": options.model, "method": method, "probe": options.probe, "labels": list(labels),
-            "results": results, "errors": errors}
+            "views": views, "results": results, "errors": errors}

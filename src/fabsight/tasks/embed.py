@@ -60,13 +60,16 @@ def identity(item: Loaded, index: int, wafer: WaferMap) -> dict[str, Any]:
 
 
 def embedded_batches(encoder: DualEncoder, paths: Iterable[str | Path], load: LoadOptions, batch_size: int,
-                     errors: list[dict[str, str]]) -> Iterator[Batch]:
-    """Batches of embedded wafers from files or folders, in file order; unreadable files go to `errors`."""
-    return embed_loaded(encoder, load_many(paths, load), batch_size, errors)
+                     errors: list[dict[str, str]], views: int = 1) -> Iterator[Batch]:
+    """Batches of embedded wafers from files or folders, in file order; unreadable files go to `errors`.
+
+    `views` > 1 averages each wafer's symmetric views (`DualEncoder.embed_wafers`).
+    """
+    return embed_loaded(encoder, load_many(paths, load), batch_size, errors, views)
 
 
 def embed_loaded(encoder: DualEncoder, items: Iterable[Loaded], batch_size: int,
-                 errors: list[dict[str, str]]) -> Iterator[Batch]:
+                 errors: list[dict[str, str]], views: int = 1) -> Iterator[Batch]:
     """`embedded_batches` over files already being read (`load_many` or `load_files`)."""
     rows: list[dict[str, Any]] = []
     wafers: list[WaferMap] = []
@@ -78,10 +81,10 @@ def embed_loaded(encoder: DualEncoder, items: Iterable[Loaded], batch_size: int,
             rows.append(identity(item, index, wafer))
             wafers.append(wafer)
             if len(wafers) == batch_size:
-                yield Batch(rows, wafers, encoder.embed_wafers(wafers, batch_size))
+                yield Batch(rows, wafers, encoder.embed_wafers(wafers, batch_size, views))
                 rows, wafers = [], []
     if wafers:
-        yield Batch(rows, wafers, encoder.embed_wafers(wafers, batch_size))
+        yield Batch(rows, wafers, encoder.embed_wafers(wafers, batch_size, views))
 
 
 @dataclass

@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 
 from fabsight.errors import FabsightError
-from fabsight.knowledge.patterns import PATTERN_NAMES, label_phrase
+from fabsight.knowledge.patterns import PATTERN_NAMES, by_name, label_phrase
 from fabsight.models.dual_encoder import DualEncoder
 from fabsight.options import option
 from fabsight.wafer.map import WaferMap
 
 UNCERTAIN = "uncertain"
+CLASS_VIEWS = 8  # symmetric views averaged per wafer when every label is a pattern class (see `default_views`)
 TEMPLATES = (
     "a wafer map with a {} pattern",
     "wafer map showing {}",
@@ -59,6 +60,15 @@ def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
     if repeated:
         raise FabsightError(f"duplicate labels (compared ignoring case): {', '.join(repeated)}")
     return labels
+
+
+def default_views(labels: Sequence[str]) -> int:
+    """`CLASS_VIEWS` when every label is a pattern class or its synonym, whose truth no turn or mirror changes; else 1.
+
+    A label of the user's own may name a side ("cluster at the left edge"),
+    which averaging turned views would blur.
+    """
+    return CLASS_VIEWS if all(by_name(label) is not None for label in labels) else 1
 
 
 def encode_labels(encoder: DualEncoder, labels: Sequence[str], templates: Sequence[str] = TEMPLATES) -> LabelSet:
@@ -151,4 +161,5 @@ def classify_vectors(encoder: DualEncoder, image_vectors: np.ndarray, label_set:
 def classify_wafers(encoder: DualEncoder, wafers: Sequence[WaferMap], labels: Sequence[str] = PATTERN_NAMES,
                     options: ZeroShotOptions = ZeroShotOptions()) -> list[dict[str, Any]]:
     label_set = encode_labels(encoder, labels)  # once, before any image: the text encoder never runs per image
-    return classify_vectors(encoder, encoder.embed_wafers(wafers), label_set, options)
+    vectors = encoder.embed_wafers(wafers, views=default_views(label_set.labels))
+    return classify_vectors(encoder, vectors, label_set, options)

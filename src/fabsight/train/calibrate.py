@@ -15,7 +15,7 @@ from scipy.optimize import minimize, minimize_scalar
 
 from fabsight.knowledge.patterns import PATTERN_NAMES
 from fabsight.models.dual_encoder import DualEncoder
-from fabsight.tasks.zero_shot import encode_labels, label_logits, softmax
+from fabsight.tasks.zero_shot import CLASS_VIEWS, encode_labels, label_logits, softmax
 from fabsight.train.wafer_data import WaferSet
 
 
@@ -47,14 +47,16 @@ def fit_calibration(encoder: DualEncoder, single: WaferSet, mixed: WaferSet) -> 
     """Calibration for the nine WM-811K labels, to be saved as the model's calibration.json."""
     label_set = encode_labels(encoder, PATTERN_NAMES)
     index = {name: i for i, name in enumerate(PATTERN_NAMES)}
-    single_logits = label_logits(encoder, encoder.embed_wafers(single.squares), label_set)
+    # the views `fabsight classify` averages for these labels: calibrate the vectors it will score
+    single_logits = label_logits(encoder, encoder.embed_wafers(single.squares, views=CLASS_VIEWS), label_set)
     targets = np.array([index[label] for label in single.labels])
     temperature = fit_temperature(single_logits, targets)
-    both_logits = np.concatenate([single_logits, label_logits(encoder, encoder.embed_wafers(mixed.squares), label_set)])
+    both_logits = np.concatenate([single_logits, label_logits(encoder, encoder.embed_wafers(mixed.squares, views=CLASS_VIEWS),
+                                                                label_set)])
     present = np.zeros_like(both_logits)
     for row, labels in enumerate(single.label_sets + mixed.label_sets):
         for name in labels or {"none"}:
             present[row, index[name]] = 1.0
     scale, bias = fit_platt(both_logits, present)
     return {"labels": list(PATTERN_NAMES), "temperature": temperature, "presence_scale": scale,
-            "presence_bias": bias, "fitted_on": {"single_maps": len(single), "mixed_maps": len(mixed)}}
+            "presence_bias": bias, "views": CLASS_VIEWS, "fitted_on": {"single_maps": len(single), "mixed_maps": len(mixed)}}

@@ -10,13 +10,14 @@ import numpy as np
 from fabsight.evaluate.classification import classification_scores
 from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES
 from fabsight.models.dual_encoder import DualEncoder
-from fabsight.tasks.zero_shot import ZeroShotOptions, classify_vectors, encode_labels
+from fabsight.tasks.zero_shot import ZeroShotOptions, classify_vectors, default_views, encode_labels
 
 
 def _predict(encoder: DualEncoder, wafers: Sequence[Any], labels: Sequence[str]) -> list[dict[str, Any]]:
     label_set = encode_labels(encoder, labels)
     # min_confidence 0: score the model's best guess; "uncertain" is measured separately.
-    return classify_vectors(encoder, encoder.embed_wafers(wafers), label_set, ZeroShotOptions(min_confidence=0.0))
+    vectors = encoder.embed_wafers(wafers, views=default_views(label_set.labels))  # as `fabsight classify` does
+    return classify_vectors(encoder, vectors, label_set, ZeroShotOptions(min_confidence=0.0))
 
 
 def single_label_scores(encoder: DualEncoder, wafers: Sequence[Any], truth: Sequence[str],
