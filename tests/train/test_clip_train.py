@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from fabsight.train.calibrate import fit_platt, fit_temperature
-from fabsight.train.clip_train import ClipTrainOptions, contrastive_loss, pair_weights, train_clip
+from fabsight.knowledge.patterns import PATTERN_NAMES, label_phrase
+from fabsight.train.clip_train import (ClipTrainOptions, class_prompt_loss, class_prompts, class_targets,
+                                       contrastive_loss, pair_weights, train_clip)
 from fabsight.train.descriptions import describe
 from fabsight.wafer.synth import generate
 
@@ -27,6 +29,28 @@ def test_loss_prefers_matching_pairs(family):
     good = torch.eye(3) * 10 - 5
     bad = -good
     assert contrastive_loss(good, weights, family) < contrastive_loss(bad, weights, family)
+
+
+def test_class_prompts_name_each_class_in_order():
+    prompts = class_prompts(np.random.default_rng(3))
+    assert len(prompts) == len(PATTERN_NAMES)
+    for name, prompt in zip(PATTERN_NAMES, prompts):
+        assert label_phrase(name) in prompt, (name, prompt)
+
+
+def test_class_targets_mark_every_pattern_present_and_none_only_on_clean_maps():
+    targets = class_targets([frozenset(), frozenset({"Scratch", "Center"})]).numpy()
+    column = {name: i for i, name in enumerate(PATTERN_NAMES)}
+    assert targets[0].tolist() == [float(name == "none") for name in PATTERN_NAMES]
+    assert targets[1, column["Scratch"]] == 1 and targets[1, column["Center"]] == 1
+    assert targets[1].sum() == 2 and targets[1, column["none"]] == 0
+
+
+@pytest.mark.parametrize("family", ["siglip", "clip"])
+def test_class_prompt_loss_prefers_the_true_classes(family):
+    targets = class_targets([frozenset({"Donut"}), frozenset({"Scratch", "Center"}), frozenset()])
+    good = targets * 10 - 5
+    assert class_prompt_loss(good, targets, family) < class_prompt_loss(-good, targets, family)
 
 
 def test_descriptions_name_every_pattern_of_a_mixture():

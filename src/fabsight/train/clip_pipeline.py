@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fabsight.errors import FabsightWarning
+from fabsight.errors import FabsightWarning, InputError
 from fabsight.options import option
 from fabsight.train.clip_train import BENCHMARK_SEED, CALIBRATION_SEED, ClipTrainOptions, train_clip
 from fabsight.train.wafer_data import draw_wafer_set
@@ -23,6 +23,8 @@ class ClipBuildOptions(ClipTrainOptions):
     real: str = option("real labelled maps to report on in the model card (never trained on)", REAL_MAPS)
     held_out_single: int = option("held-out single-pattern maps for calibration and for the card, each", 1800)
     held_out_mixed: int = option("held-out mixed maps for calibration and for the card, each", 600)
+    reuse_weights: bool = option("do not train: calibrate, measure and rewrite the card of the model already in "
+                                 "--out (after a change to calibration or measurement)", False)
 
 
 def _real_maps(path: str) -> list | None:
@@ -39,8 +41,15 @@ def build_wafer_clip(options: ClipBuildOptions, log=print) -> dict[str, Any]:
     from fabsight.train.calibrate import fit_calibration
     from fabsight.train.clip_card import measure, write_card
 
-    record = train_clip(options, log=log)
-    size = options.image_size
+    if options.reuse_weights:
+        trained = Path(options.out) / "training.json"
+        if not trained.exists():
+            raise InputError(f"--reuse-weights: {options.out} holds no model trained by `fabsight train clip` "
+                             "(no training.json)")
+        record = json.loads(trained.read_text())
+    else:
+        record = train_clip(options, log=log)
+    size = load_dual_encoder(options.out).image_size
     log("calibrating on held-out synthetic maps")
     calibration = fit_calibration(load_dual_encoder(options.out),
                                   draw_wafer_set(options.held_out_single, 0, CALIBRATION_SEED, size),
@@ -50,7 +59,9 @@ def build_wafer_clip(options: ClipBuildOptions, log=print) -> dict[str, Any]:
     metrics = measure(load_dual_encoder(options.out),
                       draw_wafer_set(options.held_out_single, 0, BENCHMARK_SEED, size),
                       draw_wafer_set(0, options.held_out_mixed, BENCHMARK_SEED, size), _real_maps(options.real))
-    command = shlex.join(["fabsight", *sys.argv[1:]]) if sys.argv else "fabsight train clip"
+    # The card names the command that rebuilds the model (weights and calibration) from scratch.
+    command = shlex.join(["fabsight", *(a for a in sys.argv[1:] if a != "--reuse-weights")]) if sys.argv \
+        else "fabsight train clip"
     card = write_card(options.out, metrics, record, command)
     return {"out": options.out, "card": str(card), "train_seconds": record["train_seconds"],
             "synthetic_accuracy": metrics["synthetic_single"]["accuracy"],

@@ -6,6 +6,13 @@ a pair whose description is also true of the image (its patterns are a
 subset of the image's patterns) is neither pushed apart nor pulled
 together, except on the diagonal. Otherwise two edge rings in one batch
 would be trained to disagree.
+
+A second term treats the class names as texts (as UniCL does): each step
+adds one prompt per class, worded as zero-shot classification asks
+("a wafer map with a {synonym} pattern"), and every map is scored
+against all of them, present or absent. The contrastive term alone sees
+a class name only as a few words inside a long description, and
+zero-shot accuracy is what the model is judged on.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from fabsight.errors import InputError
-from fabsight.knowledge.patterns import DEFECT_NAMES
+from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES, label_phrase
 from fabsight.models.loading import require_model_libraries
 from fabsight.models.wafer_pixels import MODEL_PALETTE
 from fabsight.options import option
@@ -46,6 +53,7 @@ class ClipTrainOptions:
     width: int = option("transformer width of both encoders", 128)
     layers: int = option("transformer layers of each encoder", 3)
     vocab_size: int = option("tokenizer vocabulary size", 2048)
+    class_prompt_weight: float = option("weight of the class-prompt term against the contrastive one (0: off)", 1.0)
 
     def __post_init__(self) -> None:
         if self.patch_size < 1 or self.image_size < self.patch_size or self.image_size % self.patch_size:
@@ -92,6 +100,35 @@ def contrastive_loss(logits, weights, family: str):
     return (F.cross_entropy(masked, targets) + F.cross_entropy(masked.T, targets)) / 2
 
 
+def class_prompts(rng: np.random.Generator) -> list[str]:
+    """One prompt per class in `PATTERN_NAMES` order: a random zero-shot template around the class phrase.
+
+    The phrase, not a random synonym: synonyms such as "cluster" or "ring" are
+    true of several classes, and a prompt scored false on a centre cluster
+    would teach the model that "cluster" excludes it.
+    """
+    from fabsight.tasks.zero_shot import TEMPLATES
+
+    return [TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(label_phrase(name)) for name in PATTERN_NAMES]
+
+
+def class_targets(label_sets: list[frozenset[str]]):
+    """(B, classes) 1 where the class is on the map ("none" exactly when no pattern is)."""
+    import torch
+
+    return torch.tensor([[float(name in labels if name != "none" else not labels) for name in PATTERN_NAMES]
+                         for labels in label_sets])
+
+
+def class_prompt_loss(logits, targets, family: str):
+    """logits: (B, classes) image x class prompt; sigmoid per class (SigLIP) or softmax over present ones (CLIP)."""
+    import torch.nn.functional as F
+
+    if family == "siglip":
+        return F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / logits.shape[0]
+    return F.cross_entropy(logits, targets / targets.sum(dim=1, keepdim=True))
+
+
 def _schedule(step: int, steps: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -132,10 +169,16 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
     for step in track(range(options.steps), "training"):
         batch = rng.choice(len(data), size=options.batch_size, replace=False)
         texts = [describe(data.truths[i], rng) for i in batch]
-        tokens = tokenizer(texts, padding="max_length" if options.family == "siglip" else True,
+        with_classes = options.class_prompt_weight > 0
+        tokens = tokenizer(texts + (class_prompts(rng) if with_classes else []),
+                           padding="max_length" if options.family == "siglip" else True,
                            truncation=True, max_length=32, return_tensors="pt")
-        logits = _forward_logits(model, pixels(data.squares[batch]), tokens, options.family)
-        loss = contrastive_loss(logits, pair_weights([label_sets[i] for i in batch]), options.family)
+        logits = _forward_logits(model, pixels(data.squares[batch]), tokens, options.family)  # (B, B [+ classes])
+        batch_sets = [label_sets[i] for i in batch]
+        loss = contrastive_loss(logits[:, :len(batch)], pair_weights(batch_sets), options.family)
+        if with_classes:
+            loss = loss + options.class_prompt_weight * class_prompt_loss(
+                logits[:, len(batch):], class_targets(batch_sets), options.family)
         for group in optimiser.param_groups:
             group["lr"] = options.learning_rate * _schedule(step, options.steps, warmup)
         optimiser.zero_grad(set_to_none=True)
