@@ -109,3 +109,24 @@ def test_an_image_size_that_patches_do_not_tile_is_refused(image_size, patch_siz
 
     with pytest.raises(InputError, match="multiple of --patch-size"):
         ClipTrainOptions(image_size=image_size, patch_size=patch_size)
+
+
+def test_reuse_weights_recalibrates_and_rewrites_the_card_without_training(tmp_path):
+    from fabsight import InputError
+    from fabsight.train.clip_pipeline import ClipBuildOptions, build_wafer_clip
+
+    tiny = dict(out=str(tmp_path / "m"), steps=2, batch_size=8, train_single=24, train_mixed=8, image_size=16,
+                patch_size=4, width=16, layers=1, vocab_size=300, real=str(tmp_path / "absent.npz"),
+                held_out_single=18, held_out_mixed=6)
+    with pytest.warns(Warning, match="no real-map numbers"):
+        build_wafer_clip(ClipBuildOptions(**tiny), log=lambda _: None)
+    weights = (tmp_path / "m" / "model.safetensors").read_bytes()
+    (tmp_path / "m" / "calibration.json").unlink()
+    (tmp_path / "m" / "README.md").unlink()
+    with pytest.warns(Warning, match="no real-map numbers"):
+        build_wafer_clip(ClipBuildOptions(**tiny, reuse_weights=True), log=lambda _: None)
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == weights
+    assert json.loads((tmp_path / "m" / "calibration.json").read_text())["views"] == 8
+    assert "synthetic, single pattern" in (tmp_path / "m" / "README.md").read_text()
+    with pytest.raises(InputError, match="no training.json"):
+        build_wafer_clip(ClipBuildOptions(**{**tiny, "out": str(tmp_path / "empty")}, reuse_weights=True))
