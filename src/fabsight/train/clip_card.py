@@ -9,6 +9,7 @@ from typing import Any
 
 from fabsight.evaluate.harness import machine_description
 from fabsight.models.dual_encoder import DualEncoder
+from fabsight.tasks.zero_shot import CLASS_VIEWS
 from fabsight.train.clip_eval import defect_only_scores, mixture_scores, single_label_scores
 from fabsight.train.wafer_data import WaferSet
 
@@ -62,8 +63,9 @@ def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, An
             "", f"Per-class recall on real maps (9 classes): {_recalls(metrics['real_nine_classes'])}.",
             "", f"Per-class recall on real maps (8 defects): {_recalls(metrics['real_eight_defects'])}.",
         ]
-    lines += ["", "Confidences: softmax over the labels with a temperature fitted on separate held-out synthetic "
-              "maps (`calibration.json`); ECE with 15 equal-width bins.", ""]
+    lines += ["", f"Image vectors: the mean of {CLASS_VIEWS} turned and mirrored views of each map, as `fabsight "
+              "classify` uses for the pattern classes. Confidences: softmax over the labels with a temperature fitted "
+              "on separate held-out synthetic maps (`calibration.json`); ECE with 15 equal-width bins.", ""]
     path = Path(folder) / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     (Path(folder) / "metrics.json").write_text(json.dumps(metrics, indent=1))

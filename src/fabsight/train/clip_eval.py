@@ -13,16 +13,18 @@ from fabsight.models.dual_encoder import DualEncoder
 from fabsight.tasks.zero_shot import ZeroShotOptions, classify_vectors, default_views, encode_labels
 
 
-def _predict(encoder: DualEncoder, wafers: Sequence[Any], labels: Sequence[str]) -> list[dict[str, Any]]:
+def _predict(encoder: DualEncoder, wafers: Sequence[Any], labels: Sequence[str], views: int | None = None
+             ) -> list[dict[str, Any]]:
+    """`views` None: as `fabsight classify` chooses for these labels."""
     label_set = encode_labels(encoder, labels)
     # min_confidence 0: score the model's best guess; "uncertain" is measured separately.
-    vectors = encoder.embed_wafers(wafers, views=default_views(label_set.labels))  # as `fabsight classify` does
+    vectors = encoder.embed_wafers(wafers, views=views or default_views(label_set.labels))
     return classify_vectors(encoder, vectors, label_set, ZeroShotOptions(min_confidence=0.0))
 
 
 def single_label_scores(encoder: DualEncoder, wafers: Sequence[Any], truth: Sequence[str],
-                        labels: Sequence[str] = PATTERN_NAMES) -> dict[str, Any]:
-    results = _predict(encoder, wafers, labels)
+                        labels: Sequence[str] = PATTERN_NAMES, views: int | None = None) -> dict[str, Any]:
+    results = _predict(encoder, wafers, labels, views)
     predicted = [r["pattern"] for r in results]
     return classification_scores(list(truth), predicted, [r["confidence"] for r in results])
 
@@ -33,10 +35,10 @@ def defect_only_scores(encoder: DualEncoder, wafers: Sequence[Any], truth: Seque
     return single_label_scores(encoder, [wafers[i] for i in keep], [truth[i] for i in keep], DEFECT_NAMES)
 
 
-def mixture_scores(encoder: DualEncoder, wafers: Sequence[Any], label_sets: Sequence[frozenset[str]]
-                   ) -> dict[str, Any]:
+def mixture_scores(encoder: DualEncoder, wafers: Sequence[Any], label_sets: Sequence[frozenset[str]],
+                   views: int | None = None) -> dict[str, Any]:
     """Exact match of the set of present patterns, and per-pattern F1 of presence."""
-    results = _predict(encoder, wafers, DEFECT_NAMES)
+    results = _predict(encoder, wafers, DEFECT_NAMES, views)
     found = [frozenset(r["present"]) for r in results]
     per_pattern = {}
     for name in DEFECT_NAMES:
