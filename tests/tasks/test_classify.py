@@ -1,5 +1,4 @@
 import math
-import time
 
 import numpy as np
 import pytest
@@ -45,14 +44,11 @@ def test_ten_thousand_labels_run_the_text_encoder_once_per_batch_of_prompts_not_
         calls.append(kwargs["input_ids"].shape[0])
         return real(**kwargs)
     monkeypatch.setattr(siglip.model, "get_text_features", counting)
-    started = time.monotonic()
     result = classify_files([wafer_files(6)], ClassifyOptions(labels=labels, batch_size=1), encoder=siglip)
-    seconds = time.monotonic() - started
     prompts = len(labels) * len(TEMPLATES)
     assert len(calls) == math.ceil(prompts / 512) and sum(calls) == prompts  # batches of prompts, once in all
     assert len(result["results"]) == 6 and len(result["labels"]) == 10_000
     assert all(len(r["scores"]) == 10 for r in result["results"])  # top 10, not 10,000 numbers per wafer
-    assert seconds < 30
 
 
 @pytest.mark.parametrize("labels, message", [([], "empty"), (["ring", "Ring"], "duplicate"), (["ok", ""], "blank")])
