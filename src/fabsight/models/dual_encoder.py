@@ -100,7 +100,8 @@ class DualEncoder:
         reading of the class (about 8x the compute for 8 views). Where a side
         matters ("a cluster at the left edge", search) one view is right.
         """
-        return self._embed_batches(wafers, batch_size, lambda chunk: self._view_features(chunk, views))
+        per_pass = max(1, batch_size // views)  # `batch_size` images per forward pass, views included
+        return self._embed_batches(wafers, per_pass, lambda chunk: self._view_features(chunk, views))
 
     def _view_features(self, wafers: Sequence[WaferMap | np.ndarray], views: int):
         import torch
