@@ -52,15 +52,19 @@ def wafer_states(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarr
 SYMMETRIES = 8  # a square's quarter turns, each also mirrored
 
 
+def check_views(views: int) -> int:
+    if not 1 <= views <= SYMMETRIES:
+        raise InputError(f"views must be 1 to {SYMMETRIES}, not {views}")
+    return views
+
+
 def symmetric_views(states: np.ndarray, views: int) -> np.ndarray:
     """(views * N, S, S): the first `views` of the square's 8 symmetries of (N, S, S) states, view by view.
 
     Order: no turn, its mirror, a quarter turn, its mirror, ... so 2 views are
     a map and its mirror image and 4 add the quarter turn.
     """
-    if not 1 <= views <= SYMMETRIES:
-        raise InputError(f"views must be 1 to {SYMMETRIES}, not {views}")
-    if views == 1:
+    if check_views(views) == 1:
         return states
     out = []
     for k in range(views):

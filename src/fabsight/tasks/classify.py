@@ -18,7 +18,7 @@ from fabsight.errors import FabsightError
 from fabsight.knowledge.patterns import PATTERN_NAMES
 from fabsight.models.dual_encoder import DualEncoder, ModelOptions, load_dual_encoder
 from fabsight.models.probes import load_probe
-from fabsight.models.wafer_pixels import SYMMETRIES
+from fabsight.models.wafer_pixels import check_views
 from fabsight.options import option
 from fabsight.tasks.embed import BatchOptions, embedded_batches
 from fabsight.tasks.zero_shot import ZeroShotOptions, decide, default_views, encode_labels, label_probabilities
@@ -40,8 +40,8 @@ class ClassifyOptions(ModelOptions, ZeroShotOptions, BatchOptions):
 
     def __post_init__(self) -> None:
         getattr(super(), "__post_init__", lambda: None)()
-        if self.views is not None and not 1 <= self.views <= SYMMETRIES:
-            raise FabsightError(f"views must be 1 to {SYMMETRIES}, not {self.views}")
+        if self.views is not None:
+            check_views(self.views)  # before any file is read
 
 
 def scorer(encoder: DualEncoder, options: ClassifyOptions) -> tuple[tuple[str, ...], Scorer, str]:

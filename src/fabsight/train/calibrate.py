@@ -47,16 +47,19 @@ def fit_calibration(encoder: DualEncoder, single: WaferSet, mixed: WaferSet) -> 
     """Calibration for the nine WM-811K labels, to be saved as the model's calibration.json."""
     label_set = encode_labels(encoder, PATTERN_NAMES)
     index = {name: i for i, name in enumerate(PATTERN_NAMES)}
-    # the views `fabsight classify` averages for these labels: calibrate the vectors it will score
-    single_logits = label_logits(encoder, encoder.embed_wafers(single.squares, views=CLASS_VIEWS), label_set)
+
+    def logits(wafers: WaferSet) -> np.ndarray:  # the views `fabsight classify` averages for these labels
+        return label_logits(encoder, encoder.embed_wafers(wafers.squares, views=CLASS_VIEWS), label_set)
+
+    single_logits = logits(single)
     targets = np.array([index[label] for label in single.labels])
     temperature = fit_temperature(single_logits, targets)
-    both_logits = np.concatenate([single_logits, label_logits(encoder, encoder.embed_wafers(mixed.squares, views=CLASS_VIEWS),
-                                                                label_set)])
+    both_logits = np.concatenate([single_logits, logits(mixed)])
     present = np.zeros_like(both_logits)
     for row, labels in enumerate(single.label_sets + mixed.label_sets):
         for name in labels or {"none"}:
             present[row, index[name]] = 1.0
     scale, bias = fit_platt(both_logits, present)
     return {"labels": list(PATTERN_NAMES), "temperature": temperature, "presence_scale": scale,
-            "presence_bias": bias, "views": CLASS_VIEWS, "fitted_on": {"single_maps": len(single), "mixed_maps": len(mixed)}}
+            "presence_bias": bias, "views": CLASS_VIEWS,
+            "fitted_on": {"single_maps": len(single), "mixed_maps": len(mixed)}}

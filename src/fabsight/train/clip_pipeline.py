@@ -36,22 +36,25 @@ def _real_maps(path: str) -> list | None:
     return [w for w in fabsight.load(path) if "label" in w.extra]
 
 
+def _trained_record(options: ClipBuildOptions) -> dict[str, Any]:
+    """The training record of the model already in --out (for --reuse-weights)."""
+    path = Path(options.out) / "training.json"
+    if not path.exists():
+        raise InputError(f"--reuse-weights: {options.out} holds no model trained by `fabsight train clip` "
+                         "(no training.json)")
+    return json.loads(path.read_text())
+
+
 def build_wafer_clip(options: ClipBuildOptions, log=print) -> dict[str, Any]:
     from fabsight.models.dual_encoder import CALIBRATION_FILE, load_dual_encoder
     from fabsight.train.calibrate import fit_calibration
     from fabsight.train.clip_card import measure, write_card
 
-    if options.reuse_weights:
-        trained = Path(options.out) / "training.json"
-        if not trained.exists():
-            raise InputError(f"--reuse-weights: {options.out} holds no model trained by `fabsight train clip` "
-                             "(no training.json)")
-        record = json.loads(trained.read_text())
-    else:
-        record = train_clip(options, log=log)
-    size = load_dual_encoder(options.out).image_size
+    record = _trained_record(options) if options.reuse_weights else train_clip(options, log=log)
+    encoder = load_dual_encoder(options.out)
+    size = encoder.image_size
     log("calibrating on held-out synthetic maps")
-    calibration = fit_calibration(load_dual_encoder(options.out),
+    calibration = fit_calibration(encoder,
                                   draw_wafer_set(options.held_out_single, 0, CALIBRATION_SEED, size),
                                   draw_wafer_set(0, options.held_out_mixed, CALIBRATION_SEED, size))
     (Path(options.out) / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=1))

@@ -9,7 +9,7 @@ would be trained to disagree.
 
 A second term treats the class names as texts (as UniCL does): each step
 adds one prompt per class, worded as zero-shot classification asks
-("a wafer map with a {synonym} pattern"), and every map is scored
+("a wafer map with a {class phrase} pattern"), and every map is scored
 against all of them, present or absent. The contrastive term alone sees
 a class name only as a few words inside a long description, and
 zero-shot accuracy is what the model is judged on.
@@ -165,11 +165,11 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
     warmup = max(1, options.steps // 20)
     label_sets = data.label_sets
     history = []
+    with_classes = options.class_prompt_weight > 0
     model.train()
     for step in track(range(options.steps), "training"):
         batch = rng.choice(len(data), size=options.batch_size, replace=False)
         texts = [describe(data.truths[i], rng) for i in batch]
-        with_classes = options.class_prompt_weight > 0
         tokens = tokenizer(texts + (class_prompts(rng) if with_classes else []),
                            padding="max_length" if options.family == "siglip" else True,
                            truncation=True, max_length=32, return_tensors="pt")
