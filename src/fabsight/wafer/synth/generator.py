@@ -22,7 +22,8 @@ import numpy as np
 from fabsight.errors import InputError
 from fabsight.files import atomic_write, ensure_folder
 from fabsight.wafer.map import FAIL, OFF, PASS, WaferMap
-from fabsight.wafer.synth.noise import draw_background, expected_fail_share, sample_fails, solve_scale
+from fabsight.wafer.synth.legibility import legibility
+from fabsight.wafer.synth.noise import Background, draw_background, expected_fail_share, sample_fails, solve_scale
 from fabsight.wafer.synth.patterns import PATTERNS, Layer
 from fabsight.wafer.synth.shapes import Geometry, location, make_geometry, sample_size
 from fabsight.wafer.synth.spec import Spec, canonical, class_name, parse_spec
@@ -78,6 +79,36 @@ def _pattern_truth(geo: Geometry, layer: Layer, failing: np.ndarray) -> dict[str
             "density": round(fails / dies, 4) if dies else 0.0, "centroid": centroid}
 
 
+MAX_DRAWS = 12  # then the most legible draw is kept (a fail target can bury any pattern), marked "legible": false
+
+
+@dataclass
+class _Draw:
+    geo: Geometry
+    layers: list[Layer]
+    pattern_prob: np.ndarray
+    background: Background
+    scale: float
+    failing: np.ndarray
+    legibility: float
+
+    def unpack(self) -> tuple[Geometry, list[Layer], np.ndarray, Background, float, np.ndarray]:
+        return self.geo, self.layers, self.pattern_prob, self.background, self.scale, self.failing
+
+
+def _draw(names: list[str], rng: np.random.Generator, fail: float | None,
+          size: tuple[int | None, int | None] | str | None) -> _Draw:
+    """One attempt at a wafer: geometry, pattern layers, background and the failing dies."""
+    rows, cols = sample_size(rng, size)
+    geo = make_geometry(rows, cols, rng)
+    layers = [PATTERNS[name](geo, rng) for name in names]
+    pattern_prob = _combine(layers, geo.shape)  # (rows, cols)
+    background = draw_background(geo, rng, tuple(names))
+    scale = 1.0 if fail is None else solve_scale(pattern_prob, background.prob, geo.on, fail)
+    failing = sample_fails(pattern_prob, background, scale, geo.on, rng)
+    return _Draw(geo, layers, pattern_prob, background, scale, failing, legibility(geo, layers, failing))
+
+
 def sample(pattern_names: str | Sequence[str], rng: np.random.Generator, *, fail: float | None = None,
            size: tuple[int | None, int | None] | str | None = None, **identity: Any) -> Sample:
     """One wafer with the given pattern(s) ("Edge-Ring", ["Center", "Scratch"], "none" or []).
@@ -86,19 +117,23 @@ def sample(pattern_names: str | Sequence[str], rng: np.random.Generator, *, fail
     expected share meets it (or dropped to nothing when the patterns alone
     exceed it); the truth records the target and what came out. `size` is
     (rows, cols) with either None, a size word ("small") or None (random).
-    `identity` (index, seed, spec) is copied into the truth.
+    `identity` (index, seed, spec) is copied into the truth. A draw whose
+    patterns do not stand out from the background fails is drawn again
+    (`legibility.py`); truth["legible"] is False when none of MAX_DRAWS did.
     """
     names = [pattern_names] if isinstance(pattern_names, str) else list(pattern_names)
     names = [n for n in canonical(class_name(n) for n in names) if n != "none"]
     if fail is not None and not 0.0 <= fail <= 1.0:
         raise InputError(f"a fail share must be between 0 and 1, not {fail}")
-    rows, cols = sample_size(rng, size)
-    geo = make_geometry(rows, cols, rng)
-    layers = [PATTERNS[name](geo, rng) for name in names]
-    pattern_prob = _combine(layers, geo.shape)  # (rows, cols)
-    background = draw_background(geo, rng, tuple(names))
-    scale = 1.0 if fail is None else solve_scale(pattern_prob, background.prob, geo.on, fail)
-    failing = sample_fails(pattern_prob, background, scale, geo.on, rng)
+    best: _Draw | None = None
+    for _ in range(MAX_DRAWS):  # redraw until every pattern stands out from the background fails
+        draw = _draw(names, rng, fail, size)
+        if best is None or draw.legibility > best.legibility:
+            best = draw
+        if best.legibility >= 1.0:
+            break
+    assert best is not None
+    geo, layers, pattern_prob, background, scale, failing = best.unpack()
     grid = np.where(geo.on, np.where(failing, FAIL, PASS), OFF).astype(np.uint8)
 
     dies = int(np.count_nonzero(geo.on))
@@ -118,6 +153,7 @@ def sample(pattern_names: str | Sequence[str], rng: np.random.Generator, *, fail
         "target_fail": fail,
         "expected_fail": round(expected_fail_share(pattern_prob, background.prob, geo.on, scale), 4),
         "die_aspect": round(geo.die_aspect, 3),
+        "legible": bool(best.legibility >= 1.0),
         "background": {**background.params(scale), "fails": int(np.count_nonzero(failing & ~in_patterns))},
     }
     wafer = WaferMap(grid=grid, lot="synthetic", wafer_id=_wafer_id(identity), product=None,
