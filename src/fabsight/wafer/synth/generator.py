@@ -92,9 +92,6 @@ class _Draw:
     failing: np.ndarray
     legibility: float
 
-    def unpack(self) -> tuple[Geometry, list[Layer], np.ndarray, Background, float, np.ndarray]:
-        return self.geo, self.layers, self.pattern_prob, self.background, self.scale, self.failing
-
 
 def _draw(names: list[str], rng: np.random.Generator, fail: float | None,
           size: tuple[int | None, int | None] | str | None) -> _Draw:
@@ -125,15 +122,14 @@ def sample(pattern_names: str | Sequence[str], rng: np.random.Generator, *, fail
     names = [n for n in canonical(class_name(n) for n in names) if n != "none"]
     if fail is not None and not 0.0 <= fail <= 1.0:
         raise InputError(f"a fail share must be between 0 and 1, not {fail}")
-    best: _Draw | None = None
-    for _ in range(MAX_DRAWS):  # redraw until every pattern stands out from the background fails
-        draw = _draw(names, rng, fail, size)
-        if best is None or draw.legibility > best.legibility:
-            best = draw
+    best = _draw(names, rng, fail, size)
+    for _ in range(MAX_DRAWS - 1):  # redraw until every pattern stands out from the background fails
         if best.legibility >= 1.0:
             break
-    assert best is not None
-    geo, layers, pattern_prob, background, scale, failing = best.unpack()
+        draw = _draw(names, rng, fail, size)
+        best = draw if draw.legibility > best.legibility else best
+    geo, layers, pattern_prob, background = best.geo, best.layers, best.pattern_prob, best.background
+    scale, failing = best.scale, best.failing
     grid = np.where(geo.on, np.where(failing, FAIL, PASS), OFF).astype(np.uint8)
 
     dies = int(np.count_nonzero(geo.on))
