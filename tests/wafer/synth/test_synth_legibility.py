@@ -61,7 +61,7 @@ def test_whole_wafer_patterns_and_no_pattern_always_pass():
 
 
 def test_generated_small_patterns_stand_out_from_their_surroundings():
-    """Measured on the grids: fails inside the pattern's dies beat the fails just around them by the bar."""
+    """From the truth, counted on the grids: marked legible, enough failing dies, denser than the background."""
     for name in ("Loc", "Center", "Scratch", "Edge-Loc"):
         samples = generate(name, n=30, seed=11)
         assert all(s.truth["legible"] for s in samples)
