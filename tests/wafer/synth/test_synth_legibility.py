@@ -1,10 +1,10 @@
-"""Labels name what can be seen: faint or buried patterns are redrawn, a Loc never reaches the rim."""
+"""Labels name what can be seen: faint or buried patterns are redrawn, a Loc never lies along the rim."""
 
 import numpy as np
 
 from fabsight.wafer.map import FAIL
 from fabsight.wafer.synth import generate
-from fabsight.wafer.synth.legibility import MIN_CONTRAST, MIN_EXCESS_DIES, legibility
+from fabsight.wafer.synth.legibility import LOC_MAX_RIM_SHARE, MIN_CONTRAST, MIN_EXCESS_DIES, legibility, rim_share
 from fabsight.wafer.synth.patterns import Layer
 from fabsight.wafer.synth.shapes import make_geometry
 
@@ -15,7 +15,7 @@ def geometry(size: int = 40):
 
 def blob(geo, cy: int, cx: int, half: int) -> np.ndarray:
     footprint = np.zeros(geo.shape, dtype=bool)
-    footprint[cy - half:cy + half + 1, cx - half:cx + half + 1] = True
+    footprint[max(cy - half, 0):cy + half + 1, max(cx - half, 0):cx + half + 1] = True
     return footprint & geo.on
 
 
@@ -44,13 +44,19 @@ def test_too_few_dies_is_not_legible_however_sharp():
     assert legibility(geo, [tiny], tiny.footprint.copy()) < 1.0
 
 
-def test_a_loc_touching_the_rim_is_not_legible_as_loc_but_an_edge_loc_is():
+def test_a_loc_along_the_rim_is_not_legible_as_loc_but_an_edge_loc_is():
     geo = geometry()
-    rim_row = int(np.flatnonzero(geo.on[:, 20])[0])  # the top die of the middle column
-    at_rim = blob(geo, rim_row + 2, 20, 2)
-    assert np.any(at_rim & (geo.depth == 0))
-    assert legibility(geo, [layer("Loc", at_rim)], at_rim.copy()) < 1.0
-    assert legibility(geo, [layer("Edge-Loc", at_rim)], at_rim.copy()) >= 1.0
+    along = blob(geo, 1, 20, 3) & (geo.depth <= 1)  # the top two rings of dies over seven columns
+    assert rim_share(geo, along) > LOC_MAX_RIM_SHARE
+    assert legibility(geo, [layer("Loc", along)], along.copy()) < 1.0
+    assert legibility(geo, [layer("Edge-Loc", along)], along.copy()) >= 1.0
+
+
+def test_a_loc_that_only_reaches_the_rim_stays_a_loc():
+    geo = geometry()
+    reaching = blob(geo, 5, 20, 3) | blob(geo, 1, 20, 1)  # a 7 x 7 cluster and a spur out to the rim
+    assert 0 < rim_share(geo, reaching) <= LOC_MAX_RIM_SHARE
+    assert legibility(geo, [layer("Loc", reaching)], reaching.copy()) >= 1.0
 
 
 def test_whole_wafer_patterns_and_no_pattern_always_pass():

@@ -20,6 +20,9 @@ MIN_EXCESS_DIES = 6.0  # fails beyond what the surroundings' density explains; b
 MIN_CONTRAST = 0.3  # fail share inside the pattern minus the share just around it
 SURROUNDINGS_DIES = 3  # how far around the pattern its surroundings reach
 WHOLE_WAFER = ("Near-full", "Random")  # their footprint is the wafer: nothing around them to stand out from
+# A Loc may reach the rim (half of the real WM-811K Loc maps' largest clusters do) but not lie along it: at most this
+# share of its dies on the outermost ring. Real Loc clusters: 90th percentile 0.18; real Edge-Loc: 10th percentile 0.17.
+LOC_MAX_RIM_SHARE = 0.15
 
 
 def pattern_contrast(geo: Geometry, layer: Layer, failing: np.ndarray, others: np.ndarray) -> tuple[float, float]:
@@ -34,6 +37,12 @@ def pattern_contrast(geo: Geometry, layer: Layer, failing: np.ndarray, others: n
     return inside - outside, (inside - outside) * dies
 
 
+def rim_share(geo: Geometry, footprint: np.ndarray) -> float:
+    """Share of a footprint's dies on the outermost ring of the wafer."""
+    dies = int(np.count_nonzero(footprint))
+    return float(np.count_nonzero(footprint & (geo.depth == 0))) / dies if dies else 0.0
+
+
 def legibility(geo: Geometry, layers: list[Layer], failing: np.ndarray) -> float:
     """How far the least visible pattern clears the bar: 1 or more legible, below 1 not (inf with no patterns)."""
     score = float("inf")
@@ -46,6 +55,6 @@ def legibility(geo: Geometry, layers: list[Layer], failing: np.ndarray) -> float
                 others |= other.footprint
         contrast, excess = pattern_contrast(geo, layer, failing, others)
         score = min(score, contrast / MIN_CONTRAST, excess / MIN_EXCESS_DIES)
-        if layer.name == "Loc" and np.any(layer.footprint & (geo.depth == 0)):
-            score = min(score, 0.0)  # a cluster that reaches the rim is an Edge-Loc to anyone labelling it
+        if layer.name == "Loc" and rim_share(geo, layer.footprint) > LOC_MAX_RIM_SHARE:
+            score = min(score, 0.0)  # a cluster lying along the rim is an Edge-Loc to anyone labelling it
     return score

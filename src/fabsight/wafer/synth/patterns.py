@@ -190,8 +190,8 @@ def edge_loc(geo: Geometry, rng: np.random.Generator) -> Layer:
     density = rng.uniform(0.7, 1.0)
     tex = texture(geo, rng, rng.uniform(0.0, 0.5))
     if rng.random() < 0.5:  # band: a few dies deep along an arc of the rim, thinning towards its ends
-        span = rng.uniform(20, 100)
-        thickness = rng.uniform(1.5, 6.0)
+        span = rng.uniform(15, 80)
+        thickness = rng.uniform(1.2, 4.5)
         off = np.abs((geo.theta - middle + 180.0) % 360.0 - 180.0) / (span / 2)  # 0 mid-arc, 1 at its ends
         local = thickness * np.sqrt(np.clip(1.0 - off ** 2, 0.0, 1.0))
         inside = geo.depth < local
@@ -199,8 +199,8 @@ def edge_loc(geo: Geometry, rng: np.random.Generator) -> Layer:
         params = {"shape": "band", "thickness_dies": _r(thickness, 1), **arc_params(middle, span)}
         where = location(geo, np.cos(np.radians(middle)) * 0.95, np.sin(np.radians(middle)) * 0.95)
     else:  # blob centred near the rim: the wafer clips it to a lens or half-moon
-        radius = rng.uniform(0.12, 0.4)
-        at = rng.uniform(0.88, 1.05)
+        radius = rng.uniform(0.09, 0.3)
+        at = rng.uniform(0.9, 1.05)
         cx, cy = at * np.cos(np.radians(middle)), at * np.sin(np.radians(middle))
         d = blob_distance(geo, cx, cy, radius, rng, rng.uniform(1.0, 1.8), middle + 90, rng.uniform(0, 0.3))
         inside = d <= 1.0
@@ -242,9 +242,9 @@ def edge_ring(geo: Geometry, rng: np.random.Generator) -> Layer:
 
 
 def loc(geo: Geometry, rng: np.random.Generator) -> Layer:
-    """One to three clusters away from the centre, irregular and often elongated."""
+    """One to three clusters away from the centre, irregular and often elongated; they may reach the rim."""
     count = int(rng.choice([1, 2, 3], p=[0.8, 0.14, 0.06]))
-    cx, cy = random_point(rng, 0.18, 0.85)
+    cx, cy = random_point(rng, 0.18, 0.92)
     prob = np.zeros(geo.shape, dtype=np.float32)
     footprint = np.zeros(geo.shape, dtype=bool)
     clusters = []
