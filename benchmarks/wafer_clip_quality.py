@@ -71,12 +71,12 @@ def main() -> None:
 
     encoder = load_dual_encoder(args.model)
     table = BenchmarkTable("Zero-shot pattern classification", COLUMNS)
-    single = draw_wafer_set(args.single, 0, BENCHMARK_SEED, encoder.image_size)
-    mixed = draw_wafer_set(0, args.mixed, BENCHMARK_SEED, encoder.image_size)
-    synthetic = single_label_scores(encoder, single.squares, single.labels, views=args.views)
+    single = draw_wafer_set(args.single, 0, BENCHMARK_SEED)
+    mixed = draw_wafer_set(0, args.mixed, BENCHMARK_SEED)
+    synthetic = single_label_scores(encoder, single.grids, single.labels, views=args.views)
     table.add_row({"set": "synthetic held-out, 9 classes", "maps": synthetic["items"],
                    "accuracy": synthetic["accuracy"], "macro-F1": synthetic["macro_f1"], "ECE": synthetic.get("ece")})
-    mixtures = mixture_scores(encoder, mixed.squares, mixed.label_sets, views=args.views)
+    mixtures = mixture_scores(encoder, mixed.grids, mixed.label_sets, views=args.views)
     table.add_row({"set": "synthetic held-out mixtures (exact match; macro-F1 per pattern)",
                    "maps": mixtures["items"], "accuracy": mixtures["exact_match"], "macro-F1": mixtures["macro_f1"]})
     per_class = {"synthetic held-out, 9 classes": synthetic}

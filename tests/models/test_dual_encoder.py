@@ -55,14 +55,14 @@ def test_symmetric_views_are_the_eight_turns_and_mirrors_in_order():
 
 def test_averaged_views_are_the_mean_of_each_view_and_do_not_change_when_the_wafer_turns(tiny_dual_encoder_folder):
     encoder = load_dual_encoder(str(tiny_dual_encoder_folder))
-    grids = [w.grid for w in random_wafers(3, seed=2)]
-    averaged = encoder.embed_wafers(grids, views=8)
-    squares = np.stack([grid_to_square(g, encoder.image_size) for g in grids])
-    each = encoder.embed_wafers(symmetric_views(squares, 8)).reshape(8, 3, -1).mean(axis=0)
+    size = encoder.image_size  # full square grids of the model's size: resampling leaves them as they are
+    grids = np.random.default_rng(2).integers(1, 3, size=(3, size, size)).astype(np.uint8)
+    averaged = encoder.embed_wafers(list(grids), views=8)
+    each = encoder.embed_wafers(list(symmetric_views(grids, 8))).reshape(8, 3, -1).mean(axis=0)
     np.testing.assert_allclose(averaged, each / np.linalg.norm(each, axis=1, keepdims=True), atol=1e-5)
-    turned = encoder.embed_wafers([np.rot90(s) for s in squares], views=8)  # same set of eight views
+    turned = encoder.embed_wafers([np.rot90(g) for g in grids], views=8)  # same set of eight views
     np.testing.assert_allclose(turned, averaged, atol=1e-5)
-    assert np.abs(encoder.embed_wafers(grids) - averaged).max() > 1e-3  # one view differs: the mean did something
+    assert np.abs(encoder.embed_wafers(list(grids)) - averaged).max() > 1e-3  # one view differs: the mean did something
 
 
 def test_long_text_is_cut_with_a_warning(tiny_dual_encoder_folder):
@@ -100,11 +100,31 @@ def test_pixels_crop_padding_and_stretch_to_square():
     grid[5:15, 5:25] = 1  # a 10 x 20 block of dies in a padded array
     grid[5:15, 5:15] = 2
     square = grid_to_square(grid, 8)
-    assert square.shape == (8, 8)
-    assert (square[:, :4] == 2).all() and (square[:, 4:] == 1).all()
-    pixels = wafer_pixels([grid], 8)
-    assert pixels.shape == (1, 8, 8, 3)
-    assert (pixels[0, 0, 0] == MODEL_PALETTE[2]).all()
+    assert square.shape == (8, 8, 3) and square.dtype == np.uint8
+    assert (square[:, :4] == MODEL_PALETTE[2]).all() and (square[:, 4:] == MODEL_PALETTE[1]).all()
+    assert wafer_pixels([grid, WaferMap(grid)], 8).shape == (2, 8, 8, 3)
+
+
+def fail_share(picture):
+    """Share of failing dies under each pixel of a picture of passing and failing dies only (no off-wafer)."""
+    pass_red, fail_red = float(MODEL_PALETTE[1, 0]), float(MODEL_PALETTE[2, 0])
+    return (picture[..., 0].astype(float) - pass_red) / (fail_red - pass_red)
+
+
+@pytest.mark.parametrize("row", range(60))
+def test_a_one_die_line_on_a_wafer_wider_than_the_picture_stays_visible(row):
+    grid = np.ones((60, 60), np.uint8)
+    grid[row] = 2  # a one-die scratch: nearest-neighbour sampling to 48 pixels would drop 12 of these rows
+    share = fail_share(grid_to_square(grid, 48))
+    assert share.max(axis=1).max() >= 0.39  # the die row is 0.8 pixels tall: at least half of it lands in one pixel
+    assert share.mean() == pytest.approx(1 / 60, abs=0.002)  # and the picture keeps the failing area
+
+
+def test_a_wafer_smaller_than_the_picture_keeps_its_fail_share():
+    grid = np.ones((26, 31), np.uint8)
+    grid[np.random.default_rng(5).random(grid.shape) < 0.3] = 2
+    share = fail_share(grid_to_square(grid, 48))
+    assert share.mean() == pytest.approx((grid == 2).mean(), abs=0.005)
 
 
 def test_tokens_are_what_the_tokenizer_itself_gives(tiny_dual_encoder_folder):

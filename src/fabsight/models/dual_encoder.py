@@ -18,7 +18,7 @@ import numpy as np
 
 from fabsight.errors import FabsightError, FabsightWarning
 from fabsight.models.loading import locate, quiet_default_config_warning, require_model_libraries
-from fabsight.models.wafer_pixels import MODEL_PALETTE, symmetric_views, wafer_states
+from fabsight.models.wafer_pixels import symmetric_views, wafer_pixels
 from fabsight.options import option
 from fabsight.wafer.map import WaferMap
 
@@ -78,17 +78,14 @@ class DualEncoder:
 
         `views` > 1 stacks the maps' symmetric views (`symmetric_views`), view by view.
 
-        Three die states have three colours, so normalising the palette once and
-        gathering from it gives the same floats as normalising every pixel, in one pass.
         Channels-last is a view, not a copy, and it matters for speed: the patch
         convolution then emits (N, tokens, width) already contiguous, where an NCHW
         input leaves the tokens strided and every later layer pays for a copy.
         """
         import torch
 
-        palette = (MODEL_PALETTE.astype(np.float32) / 255.0 - self.mean) / self.std  # (3 states, 3 channels)
-        states = wafer_states(wafers, self.image_size)  # (N, S, S)
-        pixels = palette[symmetric_views(states, views)]  # (views * N, S, S, 3)
+        pictures = symmetric_views(wafer_pixels(wafers, self.image_size), views)  # (views * N, S, S, 3) uint8
+        pixels = (pictures.astype(np.float32) * np.float32(1 / 255) - self.mean) / self.std
         return torch.from_numpy(pixels).permute(0, 3, 1, 2)  # (views * N, 3, S, S), channels-last strides
 
     def embed_wafers(self, wafers: Sequence[WaferMap | np.ndarray], batch_size: int = 256,

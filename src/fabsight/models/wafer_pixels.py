@@ -1,13 +1,14 @@
 """Wafer maps to model pixels, vectorised (no PIL, no per-die drawing).
 
-The palette is part of a trained model's input contract: changing it
-breaks every model trained on it, so it lives here and not with the
+The palette and the resampling are part of a trained model's input
+contract: changing either breaks every model trained on them, so they live here and not with the
 render colours people see (which may change freely).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -27,25 +28,44 @@ def _crop_to_wafer(grid: np.ndarray) -> np.ndarray:
     return grid[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 
-def grid_to_square(grid: np.ndarray, size: int) -> np.ndarray:
-    """Nearest-neighbour resample of a die grid to (size, size) states.
+@lru_cache(maxsize=512)
+def _area_weights(cells: int, size: int) -> np.ndarray:
+    """(size, cells) share of each output pixel's span covered by each source cell; rows sum to 1.
 
+    Output pixel i spans [i, i + 1) * cells / size in cell units; its weight on
+    cell j is the overlap of that span with [j, j + 1), over the span's length.
+    """
+    edges = np.arange(size + 1) * (cells / size)  # (size + 1,) pixel boundaries in cell units
+    starts, ends = edges[:-1, None], edges[1:, None]  # (size, 1)
+    cell = np.arange(cells)[None, :]  # (1, cells)
+    overlap = np.clip(np.minimum(ends, cell + 1) - np.maximum(starts, cell), 0.0, None)  # (size, cells)
+    weights = (overlap / overlap.sum(axis=1, keepdims=True)).astype(np.float32)
+    weights.flags.writeable = False  # shared through the cache
+    return weights
+
+
+def grid_to_square(grid: np.ndarray, size: int) -> np.ndarray:
+    """(size, size, 3) uint8 RGB picture of a die grid, area-weighted: each pixel is the mean colour it covers.
+
+    Nearest-neighbour sampling would drop whole rows of dies when a wafer is
+    wider than the picture (a one-die scratch along a dropped row vanishes);
+    averaging keeps every die's share of colour, so a thin line stays visible.
     Stretching to a square also undoes non-square die pitch: a round wafer
     whose grid is 30 rows by 40 columns comes out round.
     """
-    grid = _crop_to_wafer(grid)
+    grid = _crop_to_wafer(np.asarray(grid))
     h, w = grid.shape
-    rows = ((np.arange(size) + 0.5) * h / size).astype(np.intp)  # (size,) source row per output row
-    cols = ((np.arange(size) + 0.5) * w / size).astype(np.intp)
-    return grid[rows[:, None], cols[None, :]]  # (size, size)
+    rgb = MODEL_PALETTE[grid].astype(np.float32)  # (h, w, 3)
+    rows = (_area_weights(h, size) @ rgb.reshape(h, w * 3)).reshape(size, w, 3)  # (size, w, 3)
+    square = np.matmul(_area_weights(w, size)[None], rows)  # (1, size, w) @ (size, w, 3) -> (size, size, 3)
+    return np.rint(square).astype(np.uint8)
 
 
-def wafer_states(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
-    """(N, size, size) uint8 die states (off / pass / fail) of the upright wafers, resampled to a square."""
-    out = np.empty((len(wafers), size, size), dtype=np.uint8)
+def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
+    """(N, size, size, 3) uint8 RGB pictures of the upright wafers."""
+    out = np.empty((len(wafers), size, size, 3), dtype=np.uint8)
     for i, wafer in enumerate(wafers):
-        grid = wafer.display_grid() if isinstance(wafer, WaferMap) else np.asarray(wafer)
-        out[i] = grid_to_square(grid, size)
+        out[i] = grid_to_square(wafer.display_grid() if isinstance(wafer, WaferMap) else wafer, size)
     return out
 
 
@@ -58,21 +78,16 @@ def check_views(views: int) -> int:
     return views
 
 
-def symmetric_views(states: np.ndarray, views: int) -> np.ndarray:
-    """(views * N, S, S): the first `views` of the square's 8 symmetries of (N, S, S) states, view by view.
+def symmetric_views(pictures: np.ndarray, views: int) -> np.ndarray:
+    """(views * N, S, S, ...): the first `views` of the square's 8 symmetries of (N, S, S, ...) pictures.
 
     Order: no turn, its mirror, a quarter turn, its mirror, ... so 2 views are
     a map and its mirror image and 4 add the quarter turn.
     """
     if check_views(views) == 1:
-        return states
+        return pictures
     out = []
     for k in range(views):
-        turned = np.rot90(states, k // 2, axes=(1, 2))
+        turned = np.rot90(pictures, k // 2, axes=(1, 2))
         out.append(turned[:, :, ::-1] if k % 2 else turned)
     return np.ascontiguousarray(np.concatenate(out))
-
-
-def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
-    """(N, size, size, 3) uint8 RGB pictures of the upright wafers."""
-    return MODEL_PALETTE[wafer_states(wafers, size)]

@@ -49,7 +49,7 @@ def fit_calibration(encoder: DualEncoder, single: WaferSet, mixed: WaferSet) -> 
     index = {name: i for i, name in enumerate(PATTERN_NAMES)}
 
     def logits(wafers: WaferSet) -> np.ndarray:  # the views `fabsight classify` averages for these labels
-        return label_logits(encoder, encoder.embed_wafers(wafers.squares, views=CLASS_VIEWS), label_set)
+        return label_logits(encoder, encoder.embed_wafers(wafers.grids, views=CLASS_VIEWS), label_set)
 
     single_logits = logits(single)
     targets = np.array([index[label] for label in single.labels])

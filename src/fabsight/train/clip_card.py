@@ -20,8 +20,8 @@ ARCHITECTURES = {"clip": ("CLIP-style", "CLIPModel"), "siglip": ("SigLIP-style",
 def measure(encoder: DualEncoder, single: WaferSet, mixed: WaferSet, real: list | None) -> dict[str, Any]:
     """All the card's numbers: held-out synthetic singles and mixtures, and real maps when given."""
     metrics: dict[str, Any] = {
-        "synthetic_single": single_label_scores(encoder, single.squares, single.labels),
-        "synthetic_mixed": mixture_scores(encoder, mixed.squares, mixed.label_sets),
+        "synthetic_single": single_label_scores(encoder, single.grids, single.labels),
+        "synthetic_mixed": mixture_scores(encoder, mixed.grids, mixed.label_sets),
     }
     if real:
         truth = [w.extra["label"] for w in real]

@@ -52,16 +52,15 @@ def build_wafer_clip(options: ClipBuildOptions, log=print) -> dict[str, Any]:
 
     record = _trained_record(options) if options.reuse_weights else train_clip(options, log=log)
     encoder = load_dual_encoder(options.out)
-    size = encoder.image_size
     log("calibrating on held-out synthetic maps")
     calibration = fit_calibration(encoder,
-                                  draw_wafer_set(options.held_out_single, 0, CALIBRATION_SEED, size),
-                                  draw_wafer_set(0, options.held_out_mixed, CALIBRATION_SEED, size))
+                                  draw_wafer_set(options.held_out_single, 0, CALIBRATION_SEED),
+                                  draw_wafer_set(0, options.held_out_mixed, CALIBRATION_SEED))
     (Path(options.out) / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=1))
     log("measuring")
     metrics = measure(load_dual_encoder(options.out),
-                      draw_wafer_set(options.held_out_single, 0, BENCHMARK_SEED, size),
-                      draw_wafer_set(0, options.held_out_mixed, BENCHMARK_SEED, size), _real_maps(options.real))
+                      draw_wafer_set(options.held_out_single, 0, BENCHMARK_SEED),
+                      draw_wafer_set(0, options.held_out_mixed, BENCHMARK_SEED), _real_maps(options.real))
     # The card names the command that rebuilds the model (weights and calibration) from scratch.
     command = shlex.join(["fabsight", *(a for a in sys.argv[1:] if a != "--reuse-weights")]) if sys.argv \
         else "fabsight train clip"

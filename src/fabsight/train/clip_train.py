@@ -29,7 +29,7 @@ import numpy as np
 from fabsight.errors import InputError
 from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES, label_phrase
 from fabsight.models.loading import require_model_libraries
-from fabsight.models.wafer_pixels import MODEL_PALETTE
+from fabsight.models.wafer_pixels import wafer_pixels
 from fabsight.options import option
 from fabsight.progress import track
 from fabsight.train.clip_build import DualEncoderShape, build_dual_encoder, save_dual_encoder
@@ -66,11 +66,11 @@ CALIBRATION_SEED = 1_000_003
 BENCHMARK_SEED = 2_000_003
 
 
-def pixels(squares: np.ndarray, mean: float = 0.5, std: float = 0.5):
-    """(B, S, S) states -> (B, 3, S, S) normalised float tensor, as `DualEncoder.wafer_tensor` makes."""
+def pixels(grids: list[np.ndarray], size: int, mean: float = 0.5, std: float = 0.5):
+    """Die grids -> (B, 3, S, S) normalised float tensor, as `DualEncoder.wafer_tensor` makes."""
     import torch
 
-    rgb = MODEL_PALETTE[squares].astype(np.float32) / 255.0  # (B, S, S, 3)
+    rgb = wafer_pixels(grids, size).astype(np.float32) / 255.0  # (B, S, S, 3)
     return torch.from_numpy(((rgb - mean) / std).transpose(0, 3, 1, 2).copy())  # (B, 3, S, S)
 
 
@@ -149,7 +149,7 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     started = time.monotonic()
-    data = draw_wafer_set(options.train_single, options.train_mixed, options.seed, options.image_size)
+    data = draw_wafer_set(options.train_single, options.train_mixed, options.seed)
     log(f"drew {len(data)} training maps in {time.monotonic() - started:.0f} s")
     corpus = [describe(t, rng) for t in data.truths for _ in range(3)]
     tokenizer = train_tokenizer(corpus, vocab_size=options.vocab_size, max_length=32)
@@ -173,7 +173,7 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
         tokens = tokenizer(texts + (class_prompts(rng) if with_classes else []),
                            padding="max_length" if options.family == "siglip" else True,
                            truncation=True, max_length=32, return_tensors="pt")
-        logits = _forward_logits(model, pixels(data.squares[batch]), tokens, options.family)  # (B, B [+ classes])
+        logits = _forward_logits(model, pixels([data.grids[i] for i in batch], options.image_size), tokens, options.family)  # (B, B [+ classes])
         batch_sets = [label_sets[i] for i in batch]
         loss = contrastive_loss(logits[:, :len(batch)], pair_weights(batch_sets), options.family)
         if with_classes:

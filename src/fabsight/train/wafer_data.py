@@ -1,4 +1,4 @@
-"""Training sets of synthetic wafers: model-ready square grids, label sets and truths, drawn once."""
+"""Training sets of synthetic wafers: die grids, label sets and truths, drawn once."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from fabsight.models.wafer_pixels import grid_to_square
 from fabsight.progress import track
 from fabsight.wafer.synth import generate_grids
 
 
 @dataclass
 class WaferSet:
-    squares: np.ndarray  # (N, S, S) uint8 states resampled to the model's input size
+    grids: list[np.ndarray]  # (rows, cols) uint8 die states, as drawn; the model resamples them
     truths: list[dict[str, Any]]
 
     @property
@@ -30,13 +29,13 @@ class WaferSet:
         return len(self.truths)
 
 
-def draw_wafer_set(n_single: int, n_mixed: int, seed: int, size: int, workers: int | None = None) -> WaferSet:
+def draw_wafer_set(n_single: int, n_mixed: int, seed: int, workers: int | None = None) -> WaferSet:
     """`n_single` maps of a random single class (or none) and `n_mixed` mixtures of two to four."""
-    squares, truths = [], []
+    grids, truths = [], []
     for spec, n, offset in (("any", n_single, 0), ("mixed", n_mixed, 1)):
         # Separate seeds per spec: (seed, index) pairs never coincide across the two streams.
         for grid, truth in track(generate_grids(spec, n=n, seed=2 * seed + offset, workers=workers), f"drawing {spec}",
                                  total=n):
-            squares.append(grid_to_square(grid, size))
+            grids.append(grid)
             truths.append(truth)
-    return WaferSet(np.stack(squares) if squares else np.zeros((0, size, size), np.uint8), truths)
+    return WaferSet(grids, truths)
