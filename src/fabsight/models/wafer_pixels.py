@@ -29,19 +29,26 @@ def _crop_to_wafer(grid: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=512)
-def _area_weights(cells: int, size: int) -> np.ndarray:
-    """(size, cells) share of each output pixel's span covered by each source cell; rows sum to 1.
+def _area_taps(cells: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(taps, size) source cells and weights: output pixel i is sum over k of weight[k, i] * cell[index[k, i]].
 
     Output pixel i spans [i, i + 1) * cells / size in cell units; its weight on
-    cell j is the overlap of that span with [j, j + 1), over the span's length.
+    cell j is the overlap of that span with [j, j + 1), over the span's length,
+    so each pixel's weights sum to 1. A span meets at most cells / size + 2
+    cells, so a few gathers do it: a dense (size, cells) matrix product would
+    be mostly zeros, and for matrices this small BLAS's thread start-up costs
+    ten times the arithmetic.
     """
     edges = np.arange(size + 1) * (cells / size)  # (size + 1,) pixel boundaries in cell units
-    starts, ends = edges[:-1, None], edges[1:, None]  # (size, 1)
-    cell = np.arange(cells)[None, :]  # (1, cells)
-    overlap = np.clip(np.minimum(ends, cell + 1) - np.maximum(starts, cell), 0.0, None)  # (size, cells)
-    weights = (overlap / overlap.sum(axis=1, keepdims=True)).astype(np.float32)
-    weights.flags.writeable = False  # shared through the cache
-    return weights
+    first = np.minimum(np.floor(edges[:-1]).astype(np.intp), cells - 1)  # (size,) first cell each pixel meets
+    taps = int(np.ceil(cells / size)) + 1
+    index = np.minimum(first[None, :] + np.arange(taps)[:, None], cells - 1)  # (taps, size)
+    overlap = np.minimum(edges[1:], index + 1) - np.maximum(edges[:-1], index)  # (taps, size), <= 0: no overlap
+    overlap[1:][index[1:] == index[:-1]] = 0.0  # a tap clamped onto the last cell again counts once
+    weight = np.clip(overlap, 0.0, None)
+    weight = (weight / weight.sum(axis=0)).astype(np.float32)
+    index.flags.writeable = weight.flags.writeable = False  # shared through the cache
+    return index, weight
 
 
 def grid_to_square(grid: np.ndarray, size: int) -> np.ndarray:
@@ -54,10 +61,11 @@ def grid_to_square(grid: np.ndarray, size: int) -> np.ndarray:
     whose grid is 30 rows by 40 columns comes out round.
     """
     grid = _crop_to_wafer(np.asarray(grid))
-    h, w = grid.shape
     rgb = MODEL_PALETTE[grid].astype(np.float32)  # (h, w, 3)
-    rows = (_area_weights(h, size) @ rgb.reshape(h, w * 3)).reshape(size, w, 3)  # (size, w, 3)
-    square = np.matmul(_area_weights(w, size)[None], rows)  # (1, size, w) @ (size, w, 3) -> (size, size, 3)
+    index, weight = _area_taps(grid.shape[0], size)
+    rows = sum(weight[k, :, None, None] * rgb[index[k]] for k in range(len(index)))  # (size, w, 3)
+    index, weight = _area_taps(grid.shape[1], size)
+    square = sum(weight[k, None, :, None] * rows[:, index[k]] for k in range(len(index)))  # (size, size, 3)
     return np.rint(square).astype(np.uint8)
 
 
