@@ -120,6 +120,16 @@ def test_a_one_die_line_on_a_wafer_wider_than_the_picture_stays_visible(row):
     assert share.mean() == pytest.approx(1 / 60, abs=0.002)  # and the picture keeps the failing area
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (7, 48), (48, 48), (49, 95), (115, 60), (130, 3)])
+def test_each_pixel_is_the_mean_colour_of_the_area_it_covers(shape):
+    grid = np.random.default_rng(sum(shape)).integers(1, 3, size=shape).astype(np.uint8)
+    size = 48
+    # Oracle: blow every die up to size x size sub-pixels, then average size x size blocks: exact area means.
+    fine = np.repeat(np.repeat(MODEL_PALETTE[grid].astype(float), size, axis=0), size, axis=1)
+    expected = fine.reshape(size, shape[0], size, shape[1], 3).mean(axis=(1, 3))
+    assert np.abs(grid_to_square(grid, size) - expected).max() <= 0.5 + 1e-3  # rounded to whole colour levels
+
+
 def test_a_wafer_smaller_than_the_picture_keeps_its_fail_share():
     grid = np.ones((26, 31), np.uint8)
     grid[np.random.default_rng(5).random(grid.shape) < 0.3] = 2
