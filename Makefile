@@ -31,6 +31,8 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/fabsight stats $(DEMO_OUT)/synthetic/*.npz --max-clusters 3
 	$(BIN)/fabsight classify $(DEMO_OUT)/synthetic/*.npz
 	$(BIN)/fabsight generate any -n 300 --seed 11 --no-png --out $(DEMO_OUT)/history
+	@# Rebuilt every run: the index refuses vectors from other weights, and an update may ship new ones.
+	rm -rf $(DEMO_OUT)/index
 	$(BIN)/fabsight index add --index $(DEMO_OUT)/index $(SHARED)/data/stdf $(DEMO_OUT)/history
 	$(BIN)/fabsight index info --index $(DEMO_OUT)/index
 	$(BIN)/fabsight search --index $(DEMO_OUT)/index "edge ring" --top 5
