@@ -1,8 +1,8 @@
 """Wafer maps to model pixels, vectorised (no PIL, no per-die drawing).
 
 The palette and the resampling are part of a trained model's input
-contract: changing either breaks every model trained on them, so they live here and not with the
-render colours people see (which may change freely).
+contract: changing either breaks every model trained on them, so they live
+here and not with the render colours people see (which may change freely).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _PALETTE_FLOAT = MODEL_PALETTE.astype(np.float32)
 _PALETTE_FLOAT.flags.writeable = False
 
 
-def _crop_to_wafer(grid: np.ndarray) -> np.ndarray:
+def crop_to_wafer(grid: np.ndarray) -> np.ndarray:
     """Cut the margin of off-wafer cells, so padding (as in WM-811K arrays) does not shrink the wafer."""
     rows = np.flatnonzero(grid.any(axis=1))
     cols = np.flatnonzero(grid.any(axis=0))
@@ -62,7 +62,7 @@ def grid_to_square(grid: np.ndarray, size: int) -> np.ndarray:
     Stretching to a square also undoes non-square die pitch: a round wafer
     whose grid is 30 rows by 40 columns comes out round.
     """
-    grid = _crop_to_wafer(np.asarray(grid))
+    grid = crop_to_wafer(np.asarray(grid))
     # Rows, then columns of the turned picture: every gather runs along axis 0, numpy's fast path.
     picture = _PALETTE_FLOAT.take(grid, axis=0)  # (h, w, 3)
     for _ in range(2):  # each pass resamples axis 0 and swaps the axes: (h, w) -> (w, size) -> (size, size)
@@ -80,6 +80,13 @@ def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarr
     for i, wafer in enumerate(wafers):
         out[i] = grid_to_square(wafer.display_grid() if isinstance(wafer, WaferMap) else wafer, size)
     return out
+
+
+def model_input(wafers: Sequence[WaferMap | np.ndarray], size: int, mean: np.ndarray | float,
+                std: np.ndarray | float, views: int = 1) -> np.ndarray:
+    """(views * N, size, size, 3) float32 normalised pixels, channels last: what training and inference feed."""
+    pictures = symmetric_views(wafer_pixels(wafers, size), views)  # (views * N, S, S, 3) uint8
+    return (pictures.astype(np.float32) / np.float32(255) - np.float32(mean)) / np.float32(std)
 
 
 SYMMETRIES = 8  # a square's quarter turns, each also mirrored
