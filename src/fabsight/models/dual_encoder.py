@@ -18,7 +18,7 @@ import numpy as np
 
 from fabsight.errors import FabsightError, FabsightWarning
 from fabsight.models.loading import locate, quiet_default_config_warning, require_model_libraries
-from fabsight.models.wafer_pixels import symmetric_views, wafer_pixels
+from fabsight.models.wafer_pixels import model_input
 from fabsight.options import option
 from fabsight.wafer.map import WaferMap
 
@@ -84,8 +84,7 @@ class DualEncoder:
         """
         import torch
 
-        pictures = symmetric_views(wafer_pixels(wafers, self.image_size), views)  # (views * N, S, S, 3) uint8
-        pixels = (pictures.astype(np.float32) * np.float32(1 / 255) - self.mean) / self.std
+        pixels = model_input(wafers, self.image_size, self.mean, self.std, views)  # (views * N, S, S, 3)
         return torch.from_numpy(pixels).permute(0, 3, 1, 2)  # (views * N, 3, S, S), channels-last strides
 
     def embed_wafers(self, wafers: Sequence[WaferMap | np.ndarray], batch_size: int = 256,

@@ -29,7 +29,7 @@ import numpy as np
 from fabsight.errors import InputError
 from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES, label_phrase
 from fabsight.models.loading import require_model_libraries
-from fabsight.models.wafer_pixels import wafer_pixels
+from fabsight.models.wafer_pixels import model_input
 from fabsight.options import option
 from fabsight.progress import track
 from fabsight.train.clip_build import DualEncoderShape, build_dual_encoder, save_dual_encoder
@@ -70,8 +70,7 @@ def pixels(grids: list[np.ndarray], size: int, mean: float = 0.5, std: float = 0
     """Die grids -> (B, 3, S, S) normalised float tensor, as `DualEncoder.wafer_tensor` makes."""
     import torch
 
-    rgb = wafer_pixels(grids, size).astype(np.float32) / 255.0  # (B, S, S, 3)
-    return torch.from_numpy(((rgb - mean) / std).transpose(0, 3, 1, 2).copy())  # (B, 3, S, S)
+    return torch.from_numpy(model_input(grids, size, mean, std)).permute(0, 3, 1, 2)  # (B, 3, S, S)
 
 
 def pair_weights(label_sets: list[frozenset[str]]):
@@ -173,7 +172,8 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
         tokens = tokenizer(texts + (class_prompts(rng) if with_classes else []),
                            padding="max_length" if options.family == "siglip" else True,
                            truncation=True, max_length=32, return_tensors="pt")
-        logits = _forward_logits(model, pixels([data.grids[i] for i in batch], options.image_size), tokens, options.family)  # (B, B [+ classes])
+        images = pixels([data.grids[i] for i in batch], options.image_size)
+        logits = _forward_logits(model, images, tokens, options.family)  # (B, B [+ classes])
         batch_sets = [label_sets[i] for i in batch]
         loss = contrastive_loss(logits[:, :len(batch)], pair_weights(batch_sets), options.family)
         if with_classes:
