@@ -14,8 +14,10 @@ against synthetic (`fabsight.wafer.synth.generate(<class>)`):
   half the longer side, as in the data set's README), averaged over maps;
 * rim: fail rate of the outermost ring of dies (one die deep), median over maps;
 * clump: share of a map's failing dies in its largest 8-connected cluster, median;
+* thick: that cluster's thickness in dies, its area over its length along its principal
+  axis, median (a one-die line is about 1; real scratches are often two dies wide);
 * distances: Kolmogorov-Smirnov statistic between the real and synthetic per-map
-  values of fail share (KS fail), rim (KS rim) and clump (KS clump), and the mean
+  values of fail share (KS fail), rim (KS rim), clump (KS clump) and thick (KS thick), and the mean
   absolute difference of the two 5-ring profiles (L1 radial). 0 is identical.
 
 The real maps are only measured here; the generator never reads them.
@@ -76,6 +78,19 @@ def clump(grid: np.ndarray) -> float:
     return float(np.bincount(labels.ravel())[1:].max() / fail.sum())
 
 
+def thickness(grid: np.ndarray) -> float:
+    """Area over principal-axis length of the largest 8-connected failing cluster (nan under 4 dies)."""
+    labels, count = ndimage.label(grid == 2, structure=np.ones((3, 3)))
+    if count == 0:
+        return float("nan")
+    largest = np.bincount(labels.ravel())[1:].argmax() + 1
+    rows, cols = np.nonzero(labels == largest)
+    if len(rows) < 4:
+        return float("nan")
+    spread = np.linalg.eigvalsh(np.cov(np.stack([rows, cols]))).max()
+    return len(rows) / (np.sqrt(12 * spread) + 1)  # a uniform line of n dies has variance (n^2 - 1) / 12
+
+
 def measure(maps: list[np.ndarray]) -> dict[str, np.ndarray]:
     return {
         "rows": np.array([m.shape[0] for m in maps]), "cols": np.array([m.shape[1] for m in maps]),
@@ -83,6 +98,7 @@ def measure(maps: list[np.ndarray]) -> dict[str, np.ndarray]:
         "radial": np.array([radial_profile(m) for m in maps]),
         "rim": np.array([rim_rate(m) for m in maps]),
         "clump": np.array([clump(m) for m in maps]),
+        "thick": np.array([thickness(m) for m in maps]),
     }
 
 
@@ -96,7 +112,8 @@ def row(name: str, source: str, m: dict[str, np.ndarray]) -> dict:
             "size": f"{np.median(m['rows']):.0f} x {np.median(m['cols']):.0f}",
             "fail p10 / p50 / p90": f"{p10:.3f} / {p50:.3f} / {p90:.3f}",
             "fail by radius (5 rings)": " ".join(f"{v:.2f}" for v in np.nanmean(m["radial"], axis=0)),
-            "rim": float(np.median(m["rim"])), "clump": float(np.median(m["clump"]))}
+            "rim": float(np.median(m["rim"])), "clump": float(np.median(m["clump"])),
+            "thick": float(np.nanmedian(m["thick"]))}
 
 
 def tile(grid: np.ndarray, size: int):
@@ -172,23 +189,26 @@ def main(argv: list[str] | None = None) -> int:
 
     table = BenchmarkTable("Synthetic vs real wafer maps, per class",
                            ["class", "source", "maps", "size", "fail p10 / p50 / p90", "fail by radius (5 rings)",
-                            "rim", "clump", "KS fail", "KS rim", "KS clump", "L1 radial"],
-                           formats={"rim": "{:.2f}", "clump": "{:.2f}", "KS fail": "{:.2f}", "KS rim": "{:.2f}",
-                                    "KS clump": "{:.2f}", "L1 radial": "{:.3f}"})
+                            "rim", "clump", "thick", "KS fail", "KS rim", "KS clump", "KS thick", "L1 radial"],
+                           formats={"rim": "{:.2f}", "clump": "{:.2f}", "thick": "{:.2f}", "KS fail": "{:.2f}",
+                                    "KS rim": "{:.2f}", "KS clump": "{:.2f}", "KS thick": "{:.2f}",
+                                    "L1 radial": "{:.3f}"})
     totals = []
     for name in CLASSES:
         r, s = measure(real[name]), measure(synth[name])
         distances = {"KS fail": ks(r["fail"], s["fail"]), "KS rim": ks(r["rim"], s["rim"]),
                      "KS clump": ks(r["clump"], s["clump"]),
+                     "KS thick": ks(r["thick"][~np.isnan(r["thick"])], s["thick"][~np.isnan(s["thick"])]),
                      "L1 radial": float(np.nanmean(np.abs(np.nanmean(r["radial"], 0) - np.nanmean(s["radial"], 0))))}
         totals.append(list(distances.values()))
         table.add_row(row(name, "real", r))
         table.add_row(**row(name, "synthetic", s), **distances)
     mean = np.mean(totals, axis=0)
     table.add_row({"class": "all", "source": "mean distance", "KS fail": mean[0], "KS rim": mean[1],
-                   "KS clump": mean[2], "L1 radial": mean[3]})
+                   "KS clump": mean[2], "KS thick": mean[3], "L1 radial": mean[4]})
     table.note("rim: fail rate of the outermost ring of dies; clump: share of failing dies in the largest "
-               "8-connected cluster (medians over maps). KS: Kolmogorov-Smirnov statistic between real and "
+               "8-connected cluster; thick: that cluster's area over its principal-axis length, in dies (medians over "
+               "maps). KS: Kolmogorov-Smirnov statistic between real and "
                "synthetic per-map values; L1 radial: mean absolute difference of the 5-ring profiles.")
     table.report(model="fabsight.wafer.synth", seed=args.seed, json_path=args.json,
                  data=f"real: {args.real.name} (public WM-811K split, {len(real_maps)} maps); "
