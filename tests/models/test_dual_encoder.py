@@ -35,6 +35,10 @@ def test_batching_does_not_change_vectors(tiny_dual_encoder_folder):
     together = encoder.embed_wafers(wafers, batch_size=7)
     one_by_one = np.concatenate([encoder.embed_wafers([w]) for w in wafers])
     np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    # Pixels of the next batch are made while the current one runs: order and an uneven last batch hold.
+    np.testing.assert_allclose(encoder.embed_wafers(wafers, batch_size=3), together, atol=1e-5)
+    np.testing.assert_allclose(encoder.embed_wafers(wafers, batch_size=4, views=2),
+                               encoder.embed_wafers(wafers, batch_size=14, views=2), atol=1e-5)
     texts = ["edge ring", "a scratch from the upper left to the centre of the wafer", "none"]
     np.testing.assert_allclose(encoder.embed_texts(texts),
                                np.concatenate([encoder.embed_texts([t]) for t in texts]), atol=1e-5)
