@@ -9,12 +9,10 @@ same run. The naive loop is the tutorial code: render each map to a picture
 (`fabsight.wafer.render.render`), run the model's `image_processor` and
 `get_image_features` on it alone under `torch.no_grad()`. The batched path
 is `DualEncoder.embed_wafers`: vectorised die-grid pixels and batched
-forward passes under `torch.inference_mode()`, the next batch's pixels made
-in a helper thread during the current forward pass; the "in turn" row is
-the same work without that overlap. Their vectors differ (the
+forward passes under `torch.inference_mode()`. Their vectors differ (the
 picture has a title, margins and grid lines; the model was trained on the
-batched path's pixels), so only speed is compared. The batched times are the
-medians of `--repeats` interleaved runs; the naive loop runs once over `--naive-n` maps.
+batched path's pixels), so only speed is compared. The batched time is the
+median of `--repeats` runs; the naive loop runs once over `--naive-n` maps.
 "CPU s / 1000 maps" is process CPU time (all threads): a busy machine
 slows the wall clock more than it changes this.
 """
@@ -59,20 +57,6 @@ def naive(encoder: DualEncoder, wafers: list[WaferMap]) -> np.ndarray:
     return np.stack(vectors)
 
 
-def in_turn(encoder: DualEncoder, wafers: list[WaferMap], batch_size: int) -> np.ndarray:
-    """The batched path without its overlap: each batch's pixels, then its forward pass, one after the other."""
-    import torch
-
-    vectors = []
-    with torch.inference_mode():
-        for start in range(0, len(wafers), batch_size):
-            pixels = encoder.wafer_tensor(wafers[start:start + batch_size])
-            output = encoder.model.get_image_features(pixel_values=pixels)
-            features = output if hasattr(output, "shape") else output.pooler_output
-            vectors.append(torch.nn.functional.normalize(features, dim=-1).numpy())
-    return np.concatenate(vectors)
-
-
 def row(method: str, batch: int, maps: int, wall: float, cpu: float) -> dict:
     return {"method": method, "batch": batch, "maps": maps, "seconds": wall, "maps/s": maps / wall,
             "CPU s / 1000 maps": 1000 * cpu / maps}
@@ -112,15 +96,9 @@ def main() -> None:
     naive_maps = wafers[:args.naive_n]
     table.add_row(row("naive: render, image processor, model, one map at a time", 1, len(naive_maps),
                       *timed(lambda: naive(encoder, naive_maps))))
-    # Interleaved repeats, median of each: a busy moment on the machine hits both paths alike.
-    overlapped, sequential = [], []
-    for _ in range(args.repeats):
-        overlapped.append(timed(lambda: encoder.embed_wafers(wafers, args.batch_size)))
-        sequential.append(timed(lambda: in_turn(encoder, wafers, args.batch_size)))
-    table.add_row(row("batched, pixels then forward in turn", args.batch_size, len(wafers),
-                      *sorted(sequential)[len(sequential) // 2]))
-    table.add_row(row("fabsight: embed_wafers (batched, next pixels during the forward pass)", args.batch_size,
-                      len(wafers), *sorted(overlapped)[len(overlapped) // 2]))
+    runs = [timed(lambda: encoder.embed_wafers(wafers, args.batch_size)) for _ in range(args.repeats)]
+    wall, cpu = sorted(runs)[len(runs) // 2]
+    table.add_row(row("fabsight: embed_wafers (batched)", args.batch_size, len(wafers), wall, cpu))
     # What `fabsight classify` embeds for the pattern classes: the mean of CLASS_VIEWS turned and mirrored views.
     table.add_row(row(f"fabsight classify's vectors: {CLASS_VIEWS} views averaged", args.batch_size, len(wafers),
                       *timed(lambda: encoder.embed_wafers(wafers, args.batch_size, views=CLASS_VIEWS))))

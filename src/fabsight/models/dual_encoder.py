@@ -10,7 +10,6 @@ import hashlib
 import json
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,18 +97,16 @@ class DualEncoder:
         matters ("a cluster at the left edge", search) one view is right.
         """
         per_pass = max(1, batch_size // views)  # `batch_size` images per forward pass, views included
-        return self._embed_batches(wafers, per_pass, lambda pixels: self._view_features(pixels, views),
-                                   prepare=lambda chunk: self.wafer_tensor(chunk, views))
+        return self._embed_batches(wafers, per_pass, lambda chunk: self._view_features(chunk, views))
 
-    def _view_features(self, pixels, views: int):
-        """(views * B, 3, S, S) pixels, view by view -> (B, dim) features, averaged over the views."""
+    def _view_features(self, wafers: Sequence[WaferMap | np.ndarray], views: int):
         import torch
 
-        features = self._image_features(pixels)  # (views * B, dim)
+        features = self._image_features(self.wafer_tensor(wafers, views))  # (views * B, dim)
         if views == 1:
             return features
         unit = torch.nn.functional.normalize(features.float(), dim=-1)
-        return unit.reshape(views, -1, unit.shape[-1]).mean(dim=0)  # (B, dim); `_embed_batches` renormalises
+        return unit.reshape(views, len(wafers), -1).mean(dim=0)  # (B, dim); `_embed_batches` renormalises
 
     def embed_pictures(self, images: Sequence[Any], batch_size: int = 64) -> np.ndarray:
         """(N, dim) unit vectors for ordinary pictures (PIL images), through the model's own processor."""
@@ -172,31 +169,15 @@ class DualEncoder:
             return _features(self.model.get_text_features(**kwargs))
         return self._embed_batches(ids, batch_size, run)
 
-    def _embed_batches(self, items: Sequence[Any], batch_size: int, run, prepare=None) -> np.ndarray:
-        """`run(prepare(chunk))` for each chunk of `batch_size` items -> (N, dim) unit vectors.
-
-        `prepare` (numpy work such as pixels) runs one chunk ahead in a helper
-        thread, so it overlaps the forward pass on the chunk before (torch
-        releases the GIL there). One ahead, not all: at most two batches are in memory.
-        """
+    def _embed_batches(self, items: Sequence[Any], batch_size: int, run) -> np.ndarray:
         import torch
 
-        chunks = [items[start:start + batch_size] for start in range(0, len(items), batch_size)]
-        if not chunks:
-            return np.zeros((0, self.dim), np.float32)
-        vectors = []
-        with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as helper:
-            pending = helper.submit(prepare or _same, chunks[0])
-            for following in [*chunks[1:], None]:
-                ready = pending.result()
-                pending = helper.submit(prepare or _same, following) if following is not None else None
-                features = run(ready)  # (B, dim)
-                vectors.append(torch.nn.functional.normalize(features.float(), dim=-1).numpy())
-        return np.concatenate(vectors)
-
-
-def _same(chunk: Any) -> Any:
-    return chunk
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(items), batch_size):
+                features = run(items[start:start + batch_size])  # (B, dim)
+                chunks.append(torch.nn.functional.normalize(features.float(), dim=-1).numpy())
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
 
 
 def _features(output: Any):
