@@ -3,6 +3,7 @@
     python benchmarks/embed_throughput.py                          # the shipped wafer-clip
     python benchmarks/embed_throughput.py --model PATH --n 4000    # any saved CLIP / SigLIP folder
     python benchmarks/embed_throughput.py --threads 1 --json out.json
+    python benchmarks/embed_throughput.py --against OLD_MODEL_DIR --repeats 7   # two models, interleaved runs
 
 Both paths embed the same synthetic maps (`generate_grids("any")`) in the
 same run. The naive loop is the tutorial code: render each map to a picture
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--naive-n", type=int, default=300, help="maps for the naive loop (the first of the same)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--against", default=None, help="another model to time embed_wafers on, interleaved")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
@@ -96,9 +98,17 @@ def main() -> None:
     naive_maps = wafers[:args.naive_n]
     table.add_row(row("naive: render, image processor, model, one map at a time", 1, len(naive_maps),
                       *timed(lambda: naive(encoder, naive_maps))))
-    runs = [timed(lambda: encoder.embed_wafers(wafers, args.batch_size)) for _ in range(args.repeats)]
+    other = load_dual_encoder(args.against) if args.against else None
+    runs, other_runs = [], []
+    for _ in range(args.repeats):  # interleaved with --against: a busy moment slows both models alike
+        runs.append(timed(lambda: encoder.embed_wafers(wafers, args.batch_size)))
+        if other:
+            other_runs.append(timed(lambda: other.embed_wafers(wafers, args.batch_size)))
     wall, cpu = sorted(runs)[len(runs) // 2]
     table.add_row(row("fabsight: embed_wafers (batched)", args.batch_size, len(wafers), wall, cpu))
+    if other:
+        table.add_row(row(f"the same, model {args.against}", args.batch_size, len(wafers),
+                          *sorted(other_runs)[len(other_runs) // 2]))
     # What `fabsight classify` embeds for the pattern classes: the mean of CLASS_VIEWS turned and mirrored views.
     table.add_row(row(f"fabsight classify's vectors: {CLASS_VIEWS} views averaged", args.batch_size, len(wafers),
                       *timed(lambda: encoder.embed_wafers(wafers, args.batch_size, views=CLASS_VIEWS))))
