@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,13 @@ class WaferSet:
     grids: list[np.ndarray]  # (rows, cols) uint8 die states, as drawn; the model resamples them
     truths: list[dict[str, Any]]
 
-    @property
+    # Cached: derived from `truths`, which never change, and read per map in loops.
+    @cached_property
     def label_sets(self) -> list[frozenset[str]]:
         """Pattern classes present; the empty set for "none"."""
         return [frozenset(c for c in t["classes"] if c != "none") for t in self.truths]
 
-    @property
+    @cached_property
     def labels(self) -> list[str]:
         return [t["label"] for t in self.truths]
 
