@@ -159,3 +159,12 @@ def test_missing_model_libraries_are_named_with_the_install_command(monkeypatch)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a))
     with pytest.raises(FabsightError, match=r"models need torch.*pip install 'fabsight\[ml\]'"):
         load_dual_encoder("wafer-clip")
+
+
+def test_a_model_trained_here_is_fed_at_inference_the_pixels_it_was_trained_on(tiny_dual_encoder_folder):
+    from fabsight.train.clip_train import pixels
+
+    encoder = load_dual_encoder(str(tiny_dual_encoder_folder))  # CLIP and SigLIP, saved by save_dual_encoder
+    wafers = random_wafers(3, seed=4)
+    np.testing.assert_array_equal(encoder.wafer_tensor(wafers).numpy(),
+                                  pixels([w.display_grid() for w in wafers], encoder.image_size).numpy())

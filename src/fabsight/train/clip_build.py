@@ -10,6 +10,11 @@ from fabsight.models.dual_encoder import SUPPORTED
 from fabsight.models.loading import quiet_default_config_warning
 
 
+# Pixel normalisation of models trained here: training applies it, and the saved image processor states it so
+# inference applies the same (CLIPImageProcessor's own default is OpenAI's photo statistics, not this).
+PIXEL_MEAN = PIXEL_STD = 0.5
+
+
 @dataclass(frozen=True, kw_only=True)
 class DualEncoderShape:
     family: str = "siglip"  # "siglip" or "clip"
@@ -54,9 +59,11 @@ def save_dual_encoder(model: Any, tokenizer: Any, folder: str | Path) -> Path:
     size = model.config.vision_config.image_size
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
+    normalise = {"image_mean": [PIXEL_MEAN] * 3, "image_std": [PIXEL_STD] * 3}
     if model.config.model_type == "clip":
-        processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+        processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size},
+                                       **normalise)
     else:
-        processor = SiglipImageProcessor(size={"height": size, "width": size})
+        processor = SiglipImageProcessor(size={"height": size, "width": size}, **normalise)
     processor.save_pretrained(folder)
     return folder

@@ -32,7 +32,7 @@ from fabsight.models.loading import require_model_libraries
 from fabsight.models.wafer_pixels import model_input
 from fabsight.options import option
 from fabsight.progress import track
-from fabsight.train.clip_build import DualEncoderShape, build_dual_encoder, save_dual_encoder
+from fabsight.train.clip_build import PIXEL_MEAN, PIXEL_STD, DualEncoderShape, build_dual_encoder, save_dual_encoder
 from fabsight.train.descriptions import describe
 from fabsight.train.tokenizer import train_tokenizer
 from fabsight.train.wafer_data import draw_wafer_set
@@ -66,11 +66,11 @@ CALIBRATION_SEED = 1_000_003
 BENCHMARK_SEED = 2_000_003
 
 
-def pixels(grids: list[np.ndarray], size: int, mean: float = 0.5, std: float = 0.5):
+def pixels(grids: list[np.ndarray], size: int):
     """Die grids -> (B, 3, S, S) normalised float tensor, as `DualEncoder.wafer_tensor` makes."""
     import torch
 
-    return torch.from_numpy(model_input(grids, size, mean, std)).permute(0, 3, 1, 2)  # (B, 3, S, S)
+    return torch.from_numpy(model_input(grids, size, PIXEL_MEAN, PIXEL_STD)).permute(0, 3, 1, 2)  # (B, 3, S, S)
 
 
 def pair_weights(label_sets: list[frozenset[str]]):
