@@ -16,12 +16,8 @@ from scipy import ndimage
 from fabsight.wafer.synth.patterns import Layer
 from fabsight.wafer.synth.shapes import Geometry
 
-# The two bars below were 6 dies and 0.3. On a synthetic dev seed (3000017, never trained or benchmarked on) a
-# supervised CNN's misses at that bar were mostly patterns too faint to see (Loc or Edge-Loc read as none); at
-# 10 and 0.45 those went and its dev accuracy rose from 0.937 to 0.954 without retraining. Background runs are up
-# to 4 dies.
-MIN_EXCESS_DIES = 10.0  # fails beyond what the surroundings' density explains
-MIN_CONTRAST = 0.45  # fail share inside the pattern minus the share just around it
+MIN_EXCESS_DIES = 6.0  # fails beyond what the surroundings' density explains; background runs are up to 4 dies
+MIN_CONTRAST = 0.3  # fail share inside the pattern minus the share just around it
 SURROUNDINGS_DIES = 3  # how far around the pattern its surroundings reach
 WHOLE_WAFER = ("Near-full", "Random")  # their footprint is the wafer: nothing around them to stand out from
 # A Loc may reach the rim (half of the real WM-811K Loc maps' largest clusters do) but not lie along it: at most this
