@@ -4,13 +4,16 @@
     python benchmarks/embed_throughput.py --model PATH --n 4000    # any saved CLIP / SigLIP folder
     python benchmarks/embed_throughput.py --threads 1 --json out.json
     python benchmarks/embed_throughput.py --against OLD_MODEL_DIR --repeats 7   # two models, interleaved runs
+    python benchmarks/embed_throughput.py --runtime torch          # the image encoder in torch only
 
 Both paths embed the same synthetic maps (`generate_grids("any")`) in the
 same run. The naive loop is the tutorial code: render each map to a picture
 (`fabsight.wafer.render.render`), run the model's `image_processor` and
 `get_image_features` on it alone under `torch.no_grad()`. The batched path
 is `DualEncoder.embed_wafers`: vectorised die-grid pixels and batched
-forward passes under `torch.inference_mode()`. Their vectors differ (the
+forward passes, in ONNX Runtime by default (`--runtime`); where that is so,
+the same path with the torch model runs too, interleaved, for a paired
+ratio. Their vectors differ (the
 picture has a title, margins and grid lines; the model was trained on the
 batched path's pixels), so only speed is compared. The batched time is the
 median of `--repeats` runs; the naive loop runs once over `--naive-n` maps.
@@ -30,6 +33,7 @@ import numpy as np
 
 from fabsight.evaluate.harness import BenchmarkTable
 from fabsight.models.dual_encoder import DualEncoder, load_dual_encoder
+from fabsight.models.onnx_vision import RUNTIMES
 from fabsight.tasks.zero_shot import CLASS_VIEWS
 from fabsight.wafer.map import WaferMap
 from fabsight.wafer.synth import generate_grids
@@ -78,6 +82,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--against", default=None, help="another model to time embed_wafers on, interleaved")
+    parser.add_argument("--runtime", default="auto", choices=RUNTIMES, help="what runs the image encoder")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
@@ -87,10 +92,17 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    encoder = load_dual_encoder(args.model)
+    encoder = load_dual_encoder(args.model, args.runtime)
+    runtime = "onnx" if encoder.image_tower is not None else "torch"
+    contenders = [(f"fabsight: embed_wafers (batched, {runtime})", encoder)]
+    if runtime == "onnx":
+        contenders.append(("the same, image encoder in torch", load_dual_encoder(args.model, "torch")))
+    if args.against:
+        contenders.append((f"the same, model {args.against}", load_dual_encoder(args.against, args.runtime)))
     wafers = [WaferMap(grid) for grid, _ in generate_grids("any", n=args.n, seed=args.seed)]
     load_before = load_average()
-    encoder.embed_wafers(wafers[:args.batch_size], args.batch_size)  # warm-up: first-call allocations
+    for _, contender in contenders:  # warm-up: first-call allocations
+        contender.embed_wafers(wafers[:args.batch_size], args.batch_size)
     naive(encoder, wafers[:5])
 
     table = BenchmarkTable("Wafer-map image embedding throughput",
@@ -98,17 +110,12 @@ def main() -> None:
     naive_maps = wafers[:args.naive_n]
     table.add_row(row("naive: render, image processor, model, one map at a time", 1, len(naive_maps),
                       *timed(lambda: naive(encoder, naive_maps))))
-    other = load_dual_encoder(args.against) if args.against else None
-    runs, other_runs = [], []
-    for _ in range(args.repeats):  # interleaved with --against: a busy moment slows both models alike
-        runs.append(timed(lambda: encoder.embed_wafers(wafers, args.batch_size)))
-        if other:
-            other_runs.append(timed(lambda: other.embed_wafers(wafers, args.batch_size)))
-    wall, cpu = sorted(runs)[len(runs) // 2]
-    table.add_row(row("fabsight: embed_wafers (batched)", args.batch_size, len(wafers), wall, cpu))
-    if other:
-        table.add_row(row(f"the same, model {args.against}", args.batch_size, len(wafers),
-                          *sorted(other_runs)[len(other_runs) // 2]))
+    runs: list[list[tuple[float, float]]] = [[] for _ in contenders]
+    for _ in range(args.repeats):  # interleaved: a busy moment slows every contender alike
+        for (_, contender), times in zip(contenders, runs):
+            times.append(timed(lambda: contender.embed_wafers(wafers, args.batch_size)))
+    for (method, _), times in zip(contenders, runs):
+        table.add_row(row(method, args.batch_size, len(wafers), *sorted(times)[len(times) // 2]))
     # What `fabsight classify` embeds for the pattern classes: the mean of CLASS_VIEWS turned and mirrored views.
     table.add_row(row(f"fabsight classify's vectors: {CLASS_VIEWS} views averaged", args.batch_size, len(wafers),
                       *timed(lambda: encoder.embed_wafers(wafers, args.batch_size, views=CLASS_VIEWS))))
@@ -119,8 +126,8 @@ def main() -> None:
                                    for i in range(0, len(wafers), args.batch_size)])
     pixels = [encoder.wafer_tensor(wafers[i:i + args.batch_size]) for i in range(0, len(wafers), args.batch_size)]
     with torch.inference_mode():
-        forward_wall, _ = timed(lambda: [encoder.model.get_image_features(pixel_values=p) for p in pixels])
-    table.note(f"Batched path split: pixels {len(wafers) / pixel_wall:,.0f} maps/s, model forward "
+        forward_wall, _ = timed(lambda: [encoder.image_features(p) for p in pixels])
+    table.note(f"Batched path split: pixels {len(wafers) / pixel_wall:,.0f} maps/s, model forward ({runtime}) "
                f"{len(wafers) / forward_wall:,.0f} maps/s.")
     table.note(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); image size {encoder.image_size}; "
                f"load average {load_before} before, {load_average()} after (other work on the machine slows the "

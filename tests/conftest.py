@@ -47,3 +47,17 @@ def tiny_siglip_folder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_clip_folder(tmp_path_factory):
     return _tiny("clip", tmp_path_factory)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Exported ONNX graphs go to a folder of this test session's, not the user's ~/.cache."""
+    import os
+
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous

@@ -18,6 +18,7 @@ import numpy as np
 
 from fabsight.errors import FabsightError, FabsightWarning
 from fabsight.models.loading import locate, quiet_default_config_warning, require_model_libraries
+from fabsight.models.onnx_vision import RUNTIME_HELP, RUNTIMES, onnx_image_tower, onnx_installed
 from fabsight.models.wafer_pixels import model_input
 from fabsight.options import option
 from fabsight.wafer.map import WaferMap
@@ -33,6 +34,7 @@ class ModelOptions:
     """Which dual encoder a task runs; the CLI derives `--model` from this."""
 
     model: str = option(MODEL_HELP, "wafer-clip", metavar="NAME|PATH")
+    runtime: str = option(RUNTIME_HELP, "auto", choices=RUNTIMES)
 
 
 @dataclass
@@ -48,6 +50,7 @@ class DualEncoder:
     max_text_tokens: int
     pad_to_max: bool  # SigLIP pools the last position, so its texts are always padded to full length
     calibration: dict[str, Any]  # fitted on held-out synthetic data; {} for models without one
+    image_tower: Any = None  # an `OnnxImageTower` running the image encoder; None: the torch model runs it
 
     @property
     def model_type(self) -> str:
@@ -102,7 +105,7 @@ class DualEncoder:
     def _view_features(self, wafers: Sequence[WaferMap | np.ndarray], views: int):
         import torch
 
-        features = self._image_features(self.wafer_tensor(wafers, views))  # (views * B, dim)
+        features = self.image_features(self.wafer_tensor(wafers, views))  # (views * B, dim)
         if views == 1:
             return features
         unit = torch.nn.functional.normalize(features.float(), dim=-1)
@@ -114,10 +117,13 @@ class DualEncoder:
             raise FabsightError(f"model {self.name!r} has no image processor for pictures")
 
         def run(chunk):
-            return self._image_features(self.image_processor(images=list(chunk), return_tensors="pt")["pixel_values"])
+            return self.image_features(self.image_processor(images=list(chunk), return_tensors="pt")["pixel_values"])
         return self._embed_batches(images, batch_size, run)
 
-    def _image_features(self, pixel_values):
+    def image_features(self, pixel_values):
+        """(N, dim) unnormalised features of prepared (N, 3, S, S) pixels, from ONNX Runtime or torch."""
+        if self.image_tower is not None:
+            return self.image_tower(pixel_values)
         return _features(self.model.get_image_features(pixel_values=pixel_values))
 
     # --- texts -----------------------------------------------------------------------
@@ -185,8 +191,13 @@ def _features(output: Any):
     return output if hasattr(output, "shape") else output.pooler_output
 
 
-def load_dual_encoder(name_or_path: str = "wafer-clip") -> DualEncoder:
-    """The model and its matching preprocessing, from a shipped name, a folder or a cached Hugging Face id."""
+def load_dual_encoder(name_or_path: str = "wafer-clip", runtime: str = "auto") -> DualEncoder:
+    """The model and its matching preprocessing, from a shipped name, a folder or a cached Hugging Face id.
+
+    `runtime`: what runs the image encoder (`RUNTIMES`; see `models/onnx_vision.py`).
+    """
+    if runtime not in RUNTIMES:
+        raise FabsightError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     require_model_libraries()
     quiet_default_config_warning()
     folder = locate(name_or_path, "dual-encoder")
@@ -205,7 +216,7 @@ def load_dual_encoder(name_or_path: str = "wafer-clip") -> DualEncoder:
     processor = _image_processor(AutoImageProcessor, folder)
     vision = model.config.vision_config
     calibration_path = folder / CALIBRATION_FILE
-    return DualEncoder(
+    encoder = DualEncoder(
         name=name_or_path, folder=folder, model=model, tokenizer=tokenizer, image_processor=processor,
         image_size=int(vision.image_size),
         mean=np.asarray(getattr(processor, "image_mean", None) or [0.5] * 3, np.float32),
@@ -214,6 +225,24 @@ def load_dual_encoder(name_or_path: str = "wafer-clip") -> DualEncoder:
         pad_to_max=model.config.model_type == "siglip",
         calibration=json.loads(calibration_path.read_text()) if calibration_path.exists() else {},
     )
+    encoder.image_tower = _image_tower(encoder, runtime)
+    return encoder
+
+
+def _image_tower(encoder: DualEncoder, runtime: str) -> Any:
+    """The ONNX Runtime image tower `runtime` asks for, or None for torch."""
+    if runtime == "torch" or (runtime == "auto" and not onnx_installed()):
+        return None
+    if runtime == "onnx" and not onnx_installed():
+        raise FabsightError("--runtime onnx needs onnxruntime and onnx: pip install onnxruntime onnx (or use "
+                            "--runtime torch)")
+    try:
+        return onnx_image_tower(encoder.model, encoder.fingerprint(), encoder.image_size)
+    except FabsightError as error:
+        if runtime == "onnx":
+            raise
+        warnings.warn(f"{error}; the image encoder runs in torch instead", FabsightWarning, stacklevel=3)
+        return None
 
 
 def _image_processor(auto_class: Any, folder: Path) -> Any | None:

@@ -78,7 +78,7 @@ def add_files(paths: Sequence[str | Path], options: IndexAddOptions, load: LoadO
         return add_files_on_ray(paths, options, load or LoadOptions())
     from fabsight.wafer.readers import expand_paths, load_files
 
-    encoder = encoder or load_dual_encoder(options.model)
+    encoder = encoder or load_dual_encoder(options.model, options.runtime)
     index = open_for_writing(options.index, encoder)
     before = index.count()
     errors: list[dict[str, str]] = []

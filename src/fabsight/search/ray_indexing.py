@@ -35,11 +35,11 @@ SHARDS_PER_WORKER = 4  # enough shards to keep workers busy when files differ in
 class ShardWorker:
     """A Ray actor: one model, many shards."""
 
-    def __init__(self, model: str, fingerprint: str, batch_size: int, load: LoadOptions) -> None:
+    def __init__(self, model: str, runtime: str, fingerprint: str, batch_size: int, load: LoadOptions) -> None:
         import torch
 
         torch.set_num_threads(1)  # one core per actor: Ray gives each actor one CPU
-        self.indexer = Indexer(load_dual_encoder(model), batch_size)
+        self.indexer = Indexer(load_dual_encoder(model, runtime), batch_size)
         if self.indexer.encoder.fingerprint() != fingerprint:
             raise InputError(f"model {model!r} on this worker differs from the driver's (weights "
                              f"{self.indexer.encoder.fingerprint()} vs {fingerprint})")
@@ -78,7 +78,7 @@ def _start_ray(address: str | None, workers: int) -> tuple[Any, bool]:
 
 def add_files_on_ray(paths: Sequence[str | Path], options: IndexAddOptions, load: LoadOptions) -> dict[str, Any]:
     files = expand_paths(paths)
-    encoder = load_dual_encoder(options.model)
+    encoder = load_dual_encoder(options.model, options.runtime)
     index = open_for_writing(options.index, encoder)  # checks the model before any worker starts
     before = index.count()
     ray, started = _start_ray(options.ray_address, options.workers)
@@ -87,7 +87,7 @@ def add_files_on_ray(paths: Sequence[str | Path], options: IndexAddOptions, load
 
         workers = max(1, int(ray.available_resources().get("CPU", 1)))
         actor = ray.remote(num_cpus=1)(ShardWorker)
-        pool = ActorPool([actor.remote(options.model, encoder.fingerprint(), options.batch_size, load)
+        pool = ActorPool([actor.remote(options.model, options.runtime, encoder.fingerprint(), options.batch_size, load)
                           for _ in range(workers)])
         shards = shards_of(files, workers)
         written, errors = 0, []

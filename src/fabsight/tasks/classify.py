@@ -63,7 +63,7 @@ def scorer(encoder: DualEncoder, options: ClassifyOptions) -> tuple[tuple[str, .
 def classify_files(paths: Sequence[str | Path], options: ClassifyOptions = ClassifyOptions(),
                    load: LoadOptions | None = None, encoder: DualEncoder | None = None) -> dict[str, Any]:
     """One result per wafer: {"model", "method", "probe", "labels", "views", "results", "errors"} (JSON-ready)."""
-    encoder = encoder or load_dual_encoder(options.model)
+    encoder = encoder or load_dual_encoder(options.model, options.runtime)
     labels, score, method = scorer(encoder, options)
     views = options.views or (1 if method == "probe" else default_views(labels))  # probes are fitted on one view
     results: list[dict[str, Any]] = []

@@ -114,7 +114,7 @@ def embed_files(paths: Sequence[str | Path], options: EmbedOptions = EmbedOption
     """Unit vectors for every wafer in `paths` and for `options.text`, from one model."""
     if not paths and not options.text:
         raise FabsightError("nothing to embed: give wafer-map files or folders, or --text")
-    encoder = encoder or load_dual_encoder(options.model)
+    encoder = encoder or load_dual_encoder(options.model, options.runtime)
     result = Embeddings(options.model, encoder.dim, texts=list(options.text))
     result.text_vectors = (encoder.embed_texts(options.text) if options.text
                            else np.zeros((0, encoder.dim), np.float32))

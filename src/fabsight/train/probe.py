@@ -135,7 +135,7 @@ def _labelled_vectors(encoder, options: ProbeTrainOptions, errors: list) -> tupl
 
 def train_probe(options: ProbeTrainOptions) -> dict[str, Any]:
     """Embed the labelled maps, fit the head, save it next to the model; JSON-ready summary."""
-    encoder = load_dual_encoder(options.model)
+    encoder = load_dual_encoder(options.model, options.runtime)
     folder = probe_folder(encoder, options.out)
     if (folder / INFO_FILE).exists() and not options.overwrite:
         raise FabsightError(f"probe {options.out!r} already exists for model {options.model!r}; pass --overwrite "
