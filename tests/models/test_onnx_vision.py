@@ -80,6 +80,16 @@ def test_an_export_that_fails_midway_leaves_no_graph_and_auto_falls_back_to_torc
     assert encoder.embed_wafers(random_wafers(2)).shape == (2, encoder.dim)
 
 
+def test_a_cache_that_cannot_be_written_makes_auto_run_torch(tiny_siglip_folder, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    with pytest.warns(FabsightWarning, match="could not export.*runs in torch instead"):
+        assert load_dual_encoder(str(tiny_siglip_folder), "auto").image_tower is None
+    with pytest.raises(FabsightError, match="could not export the image encoder to ONNX"):
+        load_dual_encoder(str(tiny_siglip_folder), "onnx")
+
+
 def test_without_onnxruntime_auto_runs_torch_and_onnx_says_how_to_install(tiny_siglip_folder, cache, monkeypatch):
     monkeypatch.setattr(dual_encoder, "onnx_installed", lambda: False)
     assert load_dual_encoder(str(tiny_siglip_folder), "auto").image_tower is None

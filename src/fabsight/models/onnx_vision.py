@@ -16,6 +16,7 @@ libraries' versions, so a changed model or library never reuses a stale one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -110,10 +111,10 @@ def _export(model: Any, image_size: int, path: Path) -> None:
     """Export to a temporary name, then rename: a crash mid-export never leaves a half graph under `path`."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     example = torch.zeros(2, 3, image_size, image_size)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # inside: a cache that cannot be written is an export failure
         with spinner("exporting the image encoder to ONNX (once per model; cached)"), warnings.catch_warnings(), \
                 torch.no_grad():
             warnings.simplefilter("ignore")  # the exporter's deprecation and tracing notes are not for users
@@ -125,5 +126,6 @@ def _export(model: Any, image_size: int, path: Path) -> None:
                               dynamo=False)
         os.replace(partial, path)
     except Exception as error:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # nothing to remove, or no folder to remove it from
+            partial.unlink()
         raise FabsightError(f"could not export the image encoder to ONNX ({type(error).__name__}: {error})") from error
