@@ -33,6 +33,7 @@ import numpy as np
 
 from fabsight.evaluate.harness import BenchmarkTable
 from fabsight.models.dual_encoder import DualEncoder, load_dual_encoder
+from fabsight.models.loading import projected
 from fabsight.models.onnx_vision import RUNTIMES
 from fabsight.tasks.zero_shot import CLASS_VIEWS
 from fabsight.wafer.map import WaferMap
@@ -56,8 +57,7 @@ def naive(encoder: DualEncoder, wafers: list[WaferMap]) -> np.ndarray:
         picture = render(wafer).convert("RGB")
         pixel_values = encoder.image_processor(images=picture, return_tensors="pt")["pixel_values"]
         with torch.no_grad():
-            output = encoder.model.get_image_features(pixel_values=pixel_values)
-        features = output if hasattr(output, "shape") else output.pooler_output
+            features = projected(encoder.model.get_image_features(pixel_values=pixel_values))
         vectors.append(torch.nn.functional.normalize(features, dim=-1)[0].numpy())
     return np.stack(vectors)
 

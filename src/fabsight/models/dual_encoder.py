@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fabsight.errors import FabsightError, FabsightWarning
-from fabsight.models.loading import locate, quiet_default_config_warning, require_model_libraries
+from fabsight.models.loading import locate, projected, quiet_default_config_warning, require_model_libraries
 from fabsight.models.onnx_vision import RUNTIME_HELP, RUNTIMES, onnx_image_tower, onnx_installed
 from fabsight.models.wafer_pixels import model_input
 from fabsight.options import option
@@ -124,7 +124,7 @@ class DualEncoder:
         """(N, dim) unnormalised features of prepared (N, 3, S, S) pixels, from ONNX Runtime or torch."""
         if self.image_tower is not None:
             return self.image_tower(pixel_values)
-        return _features(self.model.get_image_features(pixel_values=pixel_values))
+        return projected(self.model.get_image_features(pixel_values=pixel_values))
 
     # --- texts -----------------------------------------------------------------------
     def _token_ids(self, texts: list[str]) -> list[list[int]]:
@@ -172,7 +172,7 @@ class DualEncoder:
             kwargs = {"input_ids": tokens["input_ids"]}
             if not self.pad_to_max:
                 kwargs["attention_mask"] = tokens["attention_mask"]
-            return _features(self.model.get_text_features(**kwargs))
+            return projected(self.model.get_text_features(**kwargs))
         return self._embed_batches(ids, batch_size, run)
 
     def _embed_batches(self, items: Sequence[Any], batch_size: int, run) -> np.ndarray:
@@ -184,11 +184,6 @@ class DualEncoder:
                 features = run(items[start:start + batch_size])  # (B, dim)
                 chunks.append(torch.nn.functional.normalize(features.float(), dim=-1).numpy())
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
-
-
-def _features(output: Any):
-    """transformers 5 returns an output object whose pooler_output is the projected embedding."""
-    return output if hasattr(output, "shape") else output.pooler_output
 
 
 def load_dual_encoder(name_or_path: str = "wafer-clip", runtime: str = "auto") -> DualEncoder:

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from fabsight.errors import FabsightError
 from fabsight.models.registry import SHIPPED, shipped
+
+
+def projected(output: Any) -> Any:
+    """The projected embedding of a `get_image_features` / `get_text_features` call: transformers 5 returns an
+    output object whose pooler_output it is, older versions the tensor itself."""
+    return output if hasattr(output, "shape") else output.pooler_output
 
 
 def require_model_libraries() -> None:

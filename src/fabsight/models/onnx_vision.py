@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from fabsight.errors import FabsightError, FabsightWarning
+from fabsight.models.loading import projected
 from fabsight.progress import spinner
 
 RUNTIMES = ("auto", "torch", "onnx")
@@ -60,8 +61,7 @@ def _image_tower(model: Any) -> Any:
             self.model = model
 
         def forward(self, pixel_values):
-            output = self.model.get_image_features(pixel_values=pixel_values)
-            return output if isinstance(output, torch.Tensor) else output.pooler_output
+            return projected(self.model.get_image_features(pixel_values=pixel_values))
 
     return ImageTower(model).eval()
 
