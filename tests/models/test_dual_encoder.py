@@ -168,3 +168,16 @@ def test_a_model_trained_here_is_fed_at_inference_the_pixels_it_was_trained_on(t
     wafers = random_wafers(3, seed=4)
     np.testing.assert_array_equal(encoder.wafer_tensor(wafers).numpy(),
                                   pixels([w.display_grid() for w in wafers], encoder.image_size).numpy())
+
+
+def test_the_fingerprint_names_the_weights_that_were_loaded(tmp_path, tiny_clip_folder):
+    import shutil
+
+    folder = shutil.copytree(tiny_clip_folder, tmp_path / "model")
+    encoder = load_dual_encoder(str(folder), runtime="torch")
+    before = encoder.fingerprint()
+    assert load_dual_encoder(str(folder), runtime="torch").fingerprint() == before  # two loads agree
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b" ")  # another model written over this one on disk
+    assert encoder.fingerprint() == before  # the loaded weights did not change, nor does their name
+    assert load_dual_encoder(str(folder), runtime="torch").fingerprint() != before

@@ -10,7 +10,7 @@ import hashlib
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class DualEncoder:
     pad_to_max: bool  # SigLIP pools the last position, so its texts are always padded to full length
     calibration: dict[str, Any]  # fitted on held-out synthetic data; {} for models without one
     image_tower: Any = None  # an `OnnxImageTower` running the image encoder; None: the torch model runs it
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     @property
     def model_type(self) -> str:
@@ -62,13 +63,20 @@ class DualEncoder:
                    else self.model.config.text_config.hidden_size)
 
     def fingerprint(self) -> str:
-        """A short hash of the weights and config: two loads of one model agree, two different models do not."""
+        """A short hash of the weights and config: two loads of one model agree, two different models do not.
+
+        Hashed once per encoder (a 600 MB model takes about a second) and kept: the
+        weights in memory do not change after loading.
+        """
+        if self._fingerprint is not None:
+            return self._fingerprint
         digest = hashlib.sha256()
         files = sorted(self.folder.glob("*.safetensors")) + sorted(self.folder.glob("*.bin"))
         for path in [*files, self.folder / "config.json"]:
             with open(path, "rb") as handle:
                 digest.update(hashlib.file_digest(handle, "sha256").digest())
-        return digest.hexdigest()[:16]
+        self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
 
     def logit_scale_and_bias(self) -> tuple[float, float]:
         scale = float(self.model.logit_scale.detach().exp())
