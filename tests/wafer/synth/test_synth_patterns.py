@@ -6,8 +6,7 @@ from scipy import ndimage
 
 from fabsight.wafer.map import FAIL, OFF
 from fabsight.wafer.synth import generate
-from fabsight.wafer.synth.patterns import _rim_segments
-from fabsight.wafer.synth.shapes import edge_depth, make_geometry
+from fabsight.wafer.synth.shapes import edge_depth
 
 N = 40
 
@@ -78,30 +77,6 @@ def test_scratch_is_a_thin_long_line():
         footprint_dies = s.truth["patterns"][0]["dies"]
         lines = s.truth["patterns"][0]["scratches"]
         assert footprint_dies <= sum(x["length_dies"] for x in lines)  # the footprint is the traced path only
-
-
-def test_most_scratches_run_in_from_the_rim():
-    # real WM-811K scratches mostly touch the rim; lines dropped anywhere on the wafer did so in ~70% of draws
-    ends = [max(line["start"]["radius"], line["end"]["radius"])
-            for s in generate("scratch", n=60, seed=16) for line in s.truth["patterns"][0]["scratches"][:1]]
-    assert np.mean(np.array(ends) > 0.85) > 0.8
-    assert min(ends) < 0.85  # and some still lie inside the wafer
-
-
-def test_segmented_edge_rings_cover_separate_arcs_of_the_rim():
-    rng = np.random.default_rng(3)
-    geo = make_geometry(60, 60, rng)
-    rim = geo.depth == 0
-    order = np.argsort(geo.theta[rim])
-    runs, covered = [], []
-    for _ in range(100):
-        gate, params = _rim_segments(geo, rng)
-        on = gate[rim][order] > 0.5  # the rim dies the gate lets through, in angle order
-        runs.append((np.count_nonzero(on & ~np.roll(on, 1)), params["segments"]))
-        covered.append(on.mean() * 360 / params["coverage_deg"])
-    assert all(found >= 2 for found, _ in runs)  # never one arc: that would read as Edge-Loc or a C ring
-    assert np.mean([found == drawn for found, drawn in runs]) > 0.85  # neighbouring arcs seldom merge
-    assert 0.9 < np.median(covered) < 1.1  # the coverage it reports is the rim it covers
 
 
 def test_loc_is_a_cluster_off_centre():

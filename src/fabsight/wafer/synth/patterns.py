@@ -211,32 +211,24 @@ def edge_loc(geo: Geometry, rng: np.random.Generator) -> Layer:
 
 
 def edge_ring(geo: Geometry, rng: np.random.Generator) -> Layer:
-    """A band of failing dies along the rim: all round, most of the way (a C) or in a few arcs; one or two dies deep.
+    """A band of failing dies along the rim, all round or most of the way (a C), mostly one die deep.
 
     The band is the outermost ring of dies plus every die whose centre lies
     within `width` die pitches of the rim radially: where rows or columns
     run along the edge (top, bottom, left, right) it takes whole runs of
-    dies, on the diagonal staircases mostly the outer corners. Half the
-    rings are deeper at those four flats. "sparse" rings lose many single
-    outermost dies, as on real wafers. Real rings read as Edge-Loc by the
-    model (2026-11-30) were mostly such deep flats and rings in 2-4 arcs;
-    real rings are thicker than the generator's were (largest cluster's
-    area over length, median 1.84 dies against 1.29; generator_realism.py).
+    dies, on the diagonal staircases mostly the outer corners. "sparse"
+    rings lose many single outermost dies, as on real wafers.
     """
-    base = float(np.clip(0.3 + rng.gamma(2.0, 0.3), 0.3, 3.0))
+    base = float(np.clip(0.2 + rng.gamma(2.0, 0.25), 0.3, 3.0))
     width = base * np.clip(1.0 + rng.uniform(0.0, 0.6) * angular_noise(geo.theta, rng), 0.3, 2.5)
-    if rng.random() < 0.5:  # deeper at the four flats (top, bottom, left, right), as on many real rings
-        width = width * (1.0 + rng.uniform(0.5, 2.5) * np.abs(np.cos(np.radians(2 * geo.theta))) ** 6)
     inward = geo.edge_distance()
     band = inward < width
     rim = geo.depth == 0
-    kind = str(rng.choice(["full", "arc", "sparse", "segments"], p=[0.25, 0.4, 0.1, 0.25]))
+    kind = str(rng.choice(["full", "arc", "sparse"], p=[0.35, 0.35, 0.3]))
     if kind == "arc":  # one open stretch: a C
         span, middle = rng.uniform(180, 320), rng.uniform(0, 360)
         gate = arc_gate(geo.theta, middle, span, 20.0)
         coverage = arc_params(middle, span)
-    elif kind == "segments":  # several arcs round the rim with gaps between: not one local cluster (Edge-Loc)
-        gate, coverage = _rim_segments(geo, rng)
     else:
         gate = np.ones(geo.shape, dtype=np.float32)
         coverage = arc_params(0.0, 360.0)
@@ -247,18 +239,6 @@ def edge_ring(geo: Geometry, rng: np.random.Generator) -> Layer:
     prob = density * weight * gate * texture(geo, rng, rng.uniform(0.0, 0.15))
     return _layer("Edge-Ring", geo, prob, (band | rim) & (gate > 0.5),
                   {"width_dies": _r(base, 2), "style": kind, **coverage})
-
-
-def _rim_segments(geo: Geometry, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """A gate of 2 to 4 arcs spread round the rim (even spacing, jittered), together 150-300 degrees."""
-    count = int(rng.integers(2, 5))
-    total = rng.uniform(150, 300)
-    start = rng.uniform(0, 360)
-    gate = np.zeros(geo.shape, dtype=np.float32)
-    for i in range(count):
-        middle = start + i * 360.0 / count + rng.uniform(-15, 15)
-        gate = np.maximum(gate, arc_gate(geo.theta, middle, total / count * rng.uniform(0.7, 1.3), 15.0))
-    return gate, {"coverage_deg": _r(total, 1), "segments": count}
 
 
 def loc(geo: Geometry, rng: np.random.Generator) -> Layer:
@@ -357,23 +337,14 @@ def _trace(geo: Geometry, x0: float, y0: float, heading: float, length: float, c
     return out[geo.on[out[:, 0], out[:, 1]]]
 
 
-# Real WM-811K scratches touch the rim far more often than lines dropped anywhere do: the largest failing cluster
-# is within 2 dies of the rim on 75% of real Scratch maps, 51% of synthetic ones before this share was added.
-RIM_SCRATCH_SHARE = 0.75
-
-
 def _one_scratch(geo: Geometry, rng: np.random.Generator, prob: np.ndarray, footprint: np.ndarray) -> dict | None:
     mx, my = random_point(rng, 0.0, 0.8)
     heading = rng.uniform(0, 2 * np.pi)
     length = rng.uniform(0.4, 1.8)
     curvature = 0.0 if rng.random() < 0.35 else rng.uniform(0.2, 1.5) * rng.choice([-1, 1])
-    if rng.random() < RIM_SCRATCH_SHARE:  # from the rim inwards, at up to ~70 degrees off the radius
-        at = rng.uniform(0, 2 * np.pi)
-        x0, y0, back = 0.98 * np.cos(at), 0.98 * np.sin(at), at + np.pi + rng.uniform(-1.2, 1.2)
-        heading = back + curvature * length / 2  # the direction at the middle, as drawn in the other case
-    else:  # start half a length back from the middle point (exact for a straight line, close for a gentle arc)
-        back = heading - curvature * length / 2
-        x0, y0 = mx - np.cos(back) * length / 2, my - np.sin(back) * length / 2
+    # start half a length back from the middle point (exact for a straight line, close for a gentle arc)
+    back = heading - curvature * length / 2
+    x0, y0 = mx - np.cos(back) * length / 2, my - np.sin(back) * length / 2
     dies = _trace(geo, x0, y0, back, length, curvature)
     if len(dies) < 3:
         return None
