@@ -80,6 +80,25 @@ def test_an_export_that_fails_midway_leaves_no_graph_and_auto_falls_back_to_torc
     assert encoder.embed_wafers(random_wafers(2)).shape == (2, encoder.dim)
 
 
+def test_a_graph_that_exports_but_will_not_load_makes_auto_run_torch_after_one_export(tiny_siglip_folder, cache,
+                                                                                       monkeypatch):
+    exports = []
+    real_export = onnx_vision._export
+    monkeypatch.setattr(onnx_vision, "_export", lambda *args: exports.append(args) or real_export(*args))
+
+    def refuse(path):
+        raise RuntimeError("opset not supported")
+    monkeypatch.setattr(onnx_vision, "_session", refuse)
+    with pytest.warns(FabsightWarning, match="could not be loaded.*opset not supported.*runs in torch instead"):
+        encoder = load_dual_encoder(str(tiny_siglip_folder), "auto")
+    assert encoder.image_tower is None and len(exports) == 1  # not exported a second time to fail again
+    # now the graph is cached, so onnx takes it for damaged and exports once more before it gives up
+    with pytest.raises(FabsightError, match="could not be loaded.*opset not supported"), \
+            pytest.warns(FabsightWarning, match="exporting it again"):
+        load_dual_encoder(str(tiny_siglip_folder), "onnx")
+    assert len(exports) == 2
+
+
 def test_a_cache_that_cannot_be_written_makes_auto_run_torch(tiny_siglip_folder, tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would go")

@@ -87,13 +87,21 @@ def onnx_image_tower(model: Any, fingerprint: str, image_size: int) -> OnnxImage
     path = cache_folder() / f"image-{fingerprint}-torch{torch.__version__}-ort{onnxruntime.__version__}.onnx"
     if not path.exists():
         _export(model, image_size, path)
+        return _load(path)  # just exported: exporting again would fail the same way
+    try:
+        return _load(path)
+    except FabsightError as error:  # a damaged cached file: export it again
+        warnings.warn(f"cached {error}; exporting it again", FabsightWarning, stacklevel=2)
+        _export(model, image_size, path)
+        return _load(path)
+
+
+def _load(path: Path) -> OnnxImageTower:
+    """The graph at `path` in a session; whatever ONNX Runtime raises becomes a FabsightError (auto then runs torch)."""
     try:
         return OnnxImageTower(_session(path), path)
-    except Exception as error:  # noqa: BLE001 - any load failure of a cached file means: export it again
-        warnings.warn(f"cached ONNX graph {path} could not be loaded ({error}); exporting it again",
-                      FabsightWarning, stacklevel=2)
-        _export(model, image_size, path)
-        return OnnxImageTower(_session(path), path)
+    except Exception as error:  # noqa: BLE001 - ONNX Runtime's load errors have no common base class
+        raise FabsightError(f"ONNX graph {path} could not be loaded ({type(error).__name__}: {error})") from error
 
 
 def _session(path: Path) -> Any:
