@@ -5,7 +5,7 @@
 
 wafer-clip learns from descriptions and is judged zero-shot. This CNN sees
 only the nine class labels, with cross-entropy, from the same generator,
-the same pixels (`model_input`, 48 x 48) and the same 8-view averaging at
+the same pixels (`clip_train.pixels`, 48 x 48) and the same 8-view averaging at
 test time. It answers "how separable are the generator's classes, and how
 far do they carry to real maps" without the text side: if it does no
 better than wafer-clip, the generator, not the image-text training, is the
@@ -30,8 +30,8 @@ import numpy as np
 from fabsight.evaluate.classification import classification_scores
 from fabsight.evaluate.harness import BenchmarkTable
 from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES
-from fabsight.models.wafer_pixels import SYMMETRIES, model_input
-from fabsight.train.clip_train import BENCHMARK_SEED
+from fabsight.models.wafer_pixels import SYMMETRIES
+from fabsight.train.clip_train import BENCHMARK_SEED, pixels as training_pixels
 from fabsight.train.wafer_data import draw_wafer_set
 
 REAL = "../shared/data/wm811k-real/public.npz"
@@ -39,10 +39,10 @@ SIZE = 48  # wafer-clip's input size
 
 
 def pixels(wafers) -> "torch.Tensor":  # noqa: F821 - torch is imported lazily
+    """(N, 3, S, S) contiguous: wafer-clip's training pixels, made in chunks to bound the float copies."""
     import torch
 
-    chunks = [model_input(wafers[i:i + 2000], SIZE, 0.5, 0.5) for i in range(0, len(wafers), 2000)]
-    return torch.from_numpy(np.concatenate(chunks)).permute(0, 3, 1, 2).contiguous()  # (N, 3, S, S)
+    return torch.cat([training_pixels(wafers[i:i + 2000], SIZE) for i in range(0, len(wafers), 2000)]).contiguous()
 
 
 def cnn(width: int, classes: int):
