@@ -129,4 +129,21 @@ def test_reuse_weights_recalibrates_and_rewrites_the_card_without_training(tmp_p
     assert json.loads((tmp_path / "m" / "calibration.json").read_text())["views"] == 8
     assert "synthetic, single pattern" in (tmp_path / "m" / "README.md").read_text()
     with pytest.raises(InputError, match="no training.json"):
-        build_wafer_clip(ClipBuildOptions(**{**tiny, "out": str(tmp_path / "empty")}, reuse_weights=True))
+        build_wafer_clip(ClipBuildOptions(**{**tiny, "out": str(tmp_path / "empty"), "real": ""}, reuse_weights=True))
+
+
+def test_real_maps_are_read_before_training_so_a_bad_path_fails_at_once(tmp_path):
+    import warnings
+
+    from fabsight import InputError
+    from fabsight.train.clip_pipeline import ClipBuildOptions, build_wafer_clip
+
+    tiny = dict(out=str(tmp_path / "m"), steps=2, batch_size=8, train_single=24, train_mixed=8, image_size=16,
+                patch_size=4, width=16, layers=1, vocab_size=300, held_out_single=18, held_out_mixed=6)
+    with pytest.raises(InputError, match="is a folder"):
+        build_wafer_clip(ClipBuildOptions(**tiny, real=str(tmp_path)), log=lambda _: None)
+    assert not (tmp_path / "m").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # '' asks to skip the real maps: no "not found" warning
+        build_wafer_clip(ClipBuildOptions(**tiny, real=""), log=lambda _: None)
+    assert "real WM-811K" not in (tmp_path / "m" / "README.md").read_text()

@@ -20,7 +20,7 @@ REAL_MAPS = "../shared/data/wm811k-real/public.npz"
 
 @dataclass(frozen=True, kw_only=True)
 class ClipBuildOptions(ClipTrainOptions):
-    real: str = option("real labelled maps to report on in the model card (never trained on)", REAL_MAPS)
+    real: str = option("real labelled maps to report on in the model card (never trained on; '' to skip)", REAL_MAPS)
     held_out_single: int = option("held-out single-pattern maps for calibration and for the card, each", 1800)
     held_out_mixed: int = option("held-out mixed maps for calibration and for the card, each", 600)
     reuse_weights: bool = option("do not train: calibrate, measure and rewrite the card of the model already in "
@@ -28,8 +28,11 @@ class ClipBuildOptions(ClipTrainOptions):
 
 
 def _real_maps(path: str) -> list | None:
+    """The labelled maps in `path`: None for '' (skip) or a missing file (with a warning); bad files raise."""
     import fabsight
 
+    if not path:
+        return None
     if not Path(path).exists():
         warnings.warn(f"{path} not found: the model card will have no real-map numbers", FabsightWarning, stacklevel=2)
         return None
@@ -50,6 +53,7 @@ def build_wafer_clip(options: ClipBuildOptions, log=print) -> dict[str, Any]:
     from fabsight.train.calibrate import fit_calibration
     from fabsight.train.clip_card import measure, write_card
 
+    real = _real_maps(options.real)  # read first: a bad path fails now, not after an hour of training
     record = _trained_record(options) if options.reuse_weights else train_clip(options, log=log)
     encoder = load_dual_encoder(options.out)
     log("calibrating on held-out synthetic maps")
@@ -60,7 +64,7 @@ def build_wafer_clip(options: ClipBuildOptions, log=print) -> dict[str, Any]:
     log("measuring")
     metrics = measure(load_dual_encoder(options.out),
                       draw_wafer_set(options.held_out_single, 0, BENCHMARK_SEED),
-                      draw_wafer_set(0, options.held_out_mixed, BENCHMARK_SEED), _real_maps(options.real))
+                      draw_wafer_set(0, options.held_out_mixed, BENCHMARK_SEED), real)
     # The card names the command that rebuilds the model (weights and calibration) from scratch.
     command = shlex.join(["fabsight", *(a for a in sys.argv[1:] if a != "--reuse-weights")]) if sys.argv \
         else "fabsight train clip"
