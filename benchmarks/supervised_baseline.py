@@ -171,12 +171,17 @@ def main() -> None:
     for values, scores in rows:
         recall = ", ".join(f"{c['label']} {c['recall']:.2f}" for c in scores["per_class"])
         table.note(f"Recall per class, {values['set']}: {recall}.")
-    shape = f"width {args.width}" if args.arch == "cnn" else "48 px, 8-px patches, width 128, 3 layers"
+    shape = f"width {args.width}"
+    if args.arch == "vit":
+        config = net.tower.config
+        shape = (f"{config.image_size} px, {config.patch_size}-px patches, width {config.hidden_size}, "
+                 f"{config.num_hidden_layers} layers")
     table.note(f"Trained {args.steps} steps of 128 on {args.train} maps (seed {args.seed}), {shape}, "
                f"{sum(p.numel() for p in net.parameters()):,} parameters, {minutes:.1f} minutes including drawing; "
                f"{torch.get_num_threads()} thread(s). Test vectors: the mean of 8 turned and mirrored views.")
-    table.report(model=f"supervised {ARCHITECTURES[args.arch]} (this script)", data=f"synthetic train seed {args.seed}, held-out seed "
-                 f"{BENCHMARK_SEED}, {args.real}", seed=args.seed, json_path=args.json)
+    table.report(model=f"supervised {ARCHITECTURES[args.arch]} (this script)",
+                 data=f"synthetic train seed {args.seed}, held-out seed {BENCHMARK_SEED}, {args.real}",
+                 seed=args.seed, json_path=args.json)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ def test_class_prompt_loss_prefers_the_true_classes(family):
 def test_descriptions_name_every_pattern_of_a_mixture():
     rng = np.random.default_rng(0)
     words = {"Center": ("cent", "bull", "middle"), "Donut": ("donut", "doughnut", "ring", "annul"),
-             "Edge-Loc": ("edge",), "Edge-Ring": ("ring", "rim", "edge"), "Loc": ("loc", "cluster", "blob", "spot", "patch"),
+             "Edge-Loc": ("edge",), "Edge-Ring": ("ring", "rim", "edge"),
+             "Loc": ("loc", "cluster", "blob", "spot", "patch"),
              "Near-full": ("full", "all", "every", "wipeout"), "Random": ("random", "scatter", "salt", "speckle"),
              "Scratch": ("scratch", "line", "streak", "scrape")}
     for sample in generate("mixed", n=30, seed=4) + generate("any", n=30, seed=5):
