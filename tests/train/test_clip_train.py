@@ -104,6 +104,30 @@ def test_a_tiny_training_run_saves_a_loadable_model(tmp_path):
     assert encoder.embed_wafers([s.wafer for s in generate("any", n=2, seed=0)]).shape == (2, 16)
 
 
+def test_class_warmup_steps_train_without_descriptions(tmp_path, monkeypatch):
+    import fabsight.train.clip_train as clip_train
+
+    calls = []
+    monkeypatch.setattr(clip_train, "describe", lambda truth, rng: calls.append(truth) or describe(truth, rng))
+    options = ClipTrainOptions(out=str(tmp_path / "m"), steps=3, class_warmup_steps=2, batch_size=8, train_single=24,
+                               train_mixed=8, image_size=16, patch_size=4, width=16, layers=1, vocab_size=300)
+    record = train_clip(options, log=lambda _: None)
+    # 3 descriptions per map for the tokenizer's corpus, then one batch of 8: only the last step reads descriptions.
+    assert len(calls) == 3 * (24 + 8) + 8
+    assert all(np.isfinite(h["loss"]) for h in record["history"])
+
+
+@pytest.mark.parametrize("changes, message", [({"class_warmup_steps": 5, "steps": 5}, "below --steps"),
+                                              ({"class_warmup_steps": -1}, "at least 0"),
+                                              ({"class_warmup_steps": 2, "class_prompt_weight": 0.0},
+                                               "needs the class-prompt term")])
+def test_impossible_class_warmup_is_refused(changes, message):
+    from fabsight import InputError
+
+    with pytest.raises(InputError, match=message):
+        ClipTrainOptions(**changes)
+
+
 @pytest.mark.parametrize("image_size, patch_size", [(48, 7), (4, 8), (48, 0)])
 def test_an_image_size_that_patches_do_not_tile_is_refused(image_size, patch_size):
     from fabsight import InputError

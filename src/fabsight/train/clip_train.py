@@ -13,6 +13,11 @@ adds one prompt per class, worded as zero-shot classification asks
 against all of them, present or absent. The contrastive term alone sees
 a class name only as a few words inside a long description, and
 zero-shot accuracy is what the model is judged on.
+
+`--class-warmup-steps` trains the first steps on that second term alone:
+nine short prompts instead of a batch of descriptions, so a step costs
+about half as much (the text tower is half of it), and the image tower
+gets more steps within the same hour.
 """
 
 from __future__ import annotations
@@ -54,11 +59,18 @@ class ClipTrainOptions:
     layers: int = option("transformer layers of each encoder", 3)
     vocab_size: int = option("tokenizer vocabulary size", 2048)
     class_prompt_weight: float = option("weight of the class-prompt term against the contrastive one (0: off)", 1.0)
+    class_warmup_steps: int = option("first steps (of --steps) that train on the class prompts only, no descriptions",
+                                     0)
 
     def __post_init__(self) -> None:
         if self.patch_size < 1 or self.image_size < self.patch_size or self.image_size % self.patch_size:
             raise InputError(f"--image-size {self.image_size} must be a positive multiple of --patch-size "
                              f"{self.patch_size}")
+        if not 0 <= self.class_warmup_steps < self.steps:
+            raise InputError(f"--class-warmup-steps {self.class_warmup_steps} must be at least 0 and below --steps "
+                             f"{self.steps}")
+        if self.class_warmup_steps and self.class_prompt_weight <= 0:
+            raise InputError("--class-warmup-steps needs the class-prompt term (--class-prompt-weight above 0)")
 
 
 # Held-out synthetic maps come from seeds no training run draws from (training uses 2*seed and 2*seed+1).
@@ -168,17 +180,18 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
     model.train()
     for step in track(range(options.steps), "training"):
         batch = rng.choice(len(data), size=options.batch_size, replace=False)
-        texts = [describe(data.truths[i], rng) for i in batch]
+        captions = step >= options.class_warmup_steps
+        texts = [describe(data.truths[i], rng) for i in batch] if captions else []
         tokens = tokenizer(texts + (class_prompts(rng) if with_classes else []),
                            padding="max_length" if options.family == "siglip" else True,
                            truncation=True, max_length=32, return_tensors="pt")
         images = pixels([data.grids[i] for i in batch], options.image_size)
-        logits = _forward_logits(model, images, tokens, options.family)  # (B, B [+ classes])
+        logits = _forward_logits(model, images, tokens, options.family)  # (B, [B +] classes)
         batch_sets = [label_sets[i] for i in batch]
-        loss = contrastive_loss(logits[:, :len(batch)], pair_weights(batch_sets), options.family)
+        loss = contrastive_loss(logits[:, :len(texts)], pair_weights(batch_sets), options.family) if captions else 0.0
         if with_classes:
             loss = loss + options.class_prompt_weight * class_prompt_loss(
-                logits[:, len(batch):], class_targets(batch_sets), options.family)
+                logits[:, len(texts):], class_targets(batch_sets), options.family)
         for group in optimiser.param_groups:
             group["lr"] = options.learning_rate * _schedule(step, options.steps, warmup)
         optimiser.zero_grad(set_to_none=True)
