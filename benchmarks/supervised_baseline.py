@@ -95,7 +95,7 @@ def view(x, k: int):
     return torch.flip(turned, (3,)) if k % 2 else turned
 
 
-def train(x, y, steps: int, width: int, seed: int, arch: str):
+def train(x, y, steps: int, batch_size: int, width: int, seed: int, arch: str):
     import torch
 
     torch.manual_seed(seed)
@@ -106,7 +106,7 @@ def train(x, y, steps: int, width: int, seed: int, arch: str):
     for step in range(steps):
         if step % 500 == 0:
             print(f"step {step} of {steps}", file=sys.stderr, flush=True)
-        batch = torch.from_numpy(rng.choice(len(y), 128, replace=False))
+        batch = torch.from_numpy(rng.choice(len(y), batch_size, replace=False))
         loss = torch.nn.functional.cross_entropy(net(view(x[batch], int(rng.integers(SYMMETRIES)))), y[batch])
         optimiser.zero_grad()
         loss.backward()
@@ -134,7 +134,8 @@ def row(name: str, truth: list[str], p: np.ndarray, names: tuple[str, ...]) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=int, default=40000, help="synthetic single-pattern training maps")
-    parser.add_argument("--steps", type=int, default=2000, help="optimiser steps of 128 maps")
+    parser.add_argument("--steps", type=int, default=2000, help="optimiser steps")
+    parser.add_argument("--batch-size", type=int, default=128, help="maps per step")
     parser.add_argument("--arch", default="cnn", choices=sorted(ARCHITECTURES), help="the classifier trained")
     parser.add_argument("--width", type=int, default=16, help="CNN channels of the first block (then 2x, 4x)")
     parser.add_argument("--seed", type=int, default=7)
@@ -151,7 +152,7 @@ def main() -> None:
     data = draw_wafer_set(args.train, 0, args.seed)
     x = pixels(data.grids)
     y = torch.tensor([PATTERN_NAMES.index(label) for label in data.labels])
-    net = train(x, y, args.steps, args.width, args.seed, args.arch)
+    net = train(x, y, args.steps, args.batch_size, args.width, args.seed, args.arch)
     minutes = (time.monotonic() - started) / 60
 
     held_out = draw_wafer_set(1800, 0, BENCHMARK_SEED)
@@ -176,7 +177,7 @@ def main() -> None:
         config = net.tower.config
         shape = (f"{config.image_size} px, {config.patch_size}-px patches, width {config.hidden_size}, "
                  f"{config.num_hidden_layers} layers")
-    table.note(f"Trained {args.steps} steps of 128 on {args.train} maps (seed {args.seed}), {shape}, "
+    table.note(f"Trained {args.steps} steps of {args.batch_size} on {args.train} maps (seed {args.seed}), {shape}, "
                f"{sum(p.numel() for p in net.parameters()):,} parameters, {minutes:.1f} minutes including drawing; "
                f"{torch.get_num_threads()} thread(s). Test vectors: the mean of 8 turned and mirrored views.")
     table.report(model=f"supervised {ARCHITECTURES[args.arch]} (this script)",
