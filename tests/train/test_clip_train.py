@@ -94,8 +94,8 @@ def test_temperature_and_platt_fits_recover_known_values():
 def test_a_tiny_training_run_saves_a_loadable_model(tmp_path):
     from fabsight.models.dual_encoder import load_dual_encoder
 
-    options = ClipTrainOptions(out=str(tmp_path / "m"), steps=3, batch_size=8, train_single=24, train_mixed=8,
-                               image_size=16, patch_size=4, width=16, layers=1, vocab_size=300)
+    options = ClipTrainOptions(out=str(tmp_path / "m"), steps=3, class_warmup_steps=0, batch_size=8, train_single=24,
+                               train_mixed=8, image_size=16, patch_size=4, width=16, layers=1, vocab_size=300)
     record = train_clip(options, log=lambda _: None)
     assert json.loads((tmp_path / "m" / "config.json").read_text())["vision_config"]["patch_size"] == 4
     assert len(record["history"]) >= 2 and all(np.isfinite(h["loss"]) for h in record["history"])
@@ -140,8 +140,8 @@ def test_reuse_weights_recalibrates_and_rewrites_the_card_without_training(tmp_p
     from fabsight import InputError
     from fabsight.train.clip_pipeline import ClipBuildOptions, build_wafer_clip
 
-    tiny = dict(out=str(tmp_path / "m"), steps=2, batch_size=8, train_single=24, train_mixed=8, image_size=16,
-                patch_size=4, width=16, layers=1, vocab_size=300, real=str(tmp_path / "absent.npz"),
+    tiny = dict(out=str(tmp_path / "m"), steps=2, class_warmup_steps=0, batch_size=8, train_single=24, train_mixed=8,
+                image_size=16, patch_size=4, width=16, layers=1, vocab_size=300, real=str(tmp_path / "absent.npz"),
                 held_out_single=18, held_out_mixed=6)
     with pytest.warns(Warning, match="no real-map numbers"):
         build_wafer_clip(ClipBuildOptions(**tiny), log=lambda _: None)
@@ -163,8 +163,8 @@ def test_real_maps_are_read_before_training_so_a_bad_path_fails_at_once(tmp_path
     from fabsight import InputError
     from fabsight.train.clip_pipeline import ClipBuildOptions, build_wafer_clip
 
-    tiny = dict(out=str(tmp_path / "m"), steps=2, batch_size=8, train_single=24, train_mixed=8, image_size=16,
-                patch_size=4, width=16, layers=1, vocab_size=300, held_out_single=18, held_out_mixed=6)
+    tiny = dict(out=str(tmp_path / "m"), steps=2, class_warmup_steps=0, batch_size=8, train_single=24, train_mixed=8,
+                image_size=16, patch_size=4, width=16, layers=1, vocab_size=300, held_out_single=18, held_out_mixed=6)
     with pytest.raises(InputError, match="is a folder"):
         build_wafer_clip(ClipBuildOptions(**tiny, real=str(tmp_path)), log=lambda _: None)
     assert not (tmp_path / "m").exists()

@@ -16,8 +16,9 @@ zero-shot accuracy is what the model is judged on.
 
 `--class-warmup-steps` trains the first steps on that second term alone:
 nine short prompts instead of a batch of descriptions, so a step costs
-about half as much (the text tower is half of it), and the image tower
-gets more steps within the same hour.
+less (0.32 s against 0.38 s on 2 cores in the run that made the shipped
+model), and the image tower, the part that is short, gets more steps
+within the hour.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from fabsight.train.wafer_data import draw_wafer_set
 class ClipTrainOptions:
     out: str = option("folder to write the trained model to", "src/fabsight/models/weights/wafer-clip")
     family: str = option("model family", "siglip", choices=("siglip", "clip"))
-    steps: int = option("optimiser steps", 6000)
+    steps: int = option("optimiser steps", 7500)
     batch_size: int = option("maps per step", 128)
     learning_rate: float = option("peak learning rate (AdamW, warm-up then cosine decay)", 1e-3)
     train_single: int = option("distinct single-pattern training maps", 80000)
@@ -60,7 +61,7 @@ class ClipTrainOptions:
     vocab_size: int = option("tokenizer vocabulary size", 2048)
     class_prompt_weight: float = option("weight of the class-prompt term against the contrastive one (0: off)", 1.0)
     class_warmup_steps: int = option("first steps (of --steps) that train on the class prompts only, no descriptions",
-                                     0)
+                                     3500)
 
     def __post_init__(self) -> None:
         if self.patch_size < 1 or self.image_size < self.patch_size or self.image_size % self.patch_size:
@@ -68,7 +69,7 @@ class ClipTrainOptions:
                              f"{self.patch_size}")
         if not 0 <= self.class_warmup_steps < self.steps:
             raise InputError(f"--class-warmup-steps {self.class_warmup_steps} must be at least 0 and below --steps "
-                             f"{self.steps}")
+                             f"{self.steps} (0: descriptions from the first step)")
         if self.class_warmup_steps and self.class_prompt_weight <= 0:
             raise InputError("--class-warmup-steps needs the class-prompt term (--class-prompt-weight above 0)")
 
