@@ -69,7 +69,8 @@ class ClipTrainOptions:
                              f"{self.patch_size}")
         if not 0 <= self.class_warmup_steps < self.steps:
             raise InputError(f"--class-warmup-steps {self.class_warmup_steps} must be at least 0 and below --steps "
-                             f"{self.steps} (0: descriptions from the first step)")
+                             f"{self.steps}: give a smaller --class-warmup-steps (0 trains on descriptions from "
+                             "the first step)")
         if self.class_warmup_steps and self.class_prompt_weight <= 0:
             raise InputError("--class-warmup-steps needs the class-prompt term (--class-prompt-weight above 0)")
 
