@@ -91,11 +91,16 @@ def test_temperature_and_platt_fits_recover_known_values():
     assert a == pytest.approx(0.5, abs=0.05) and b == pytest.approx(-1.0, abs=0.1)
 
 
+def tiny_options(tmp_path, **changes) -> dict:
+    """Options for a training run of seconds: a few maps, a one-layer model, no warm-up unless asked."""
+    return dict(out=str(tmp_path / "m"), steps=3, class_warmup_steps=0, batch_size=8, train_single=24, train_mixed=8,
+                image_size=16, patch_size=4, width=16, layers=1, vocab_size=300) | changes
+
+
 def test_a_tiny_training_run_saves_a_loadable_model(tmp_path):
     from fabsight.models.dual_encoder import load_dual_encoder
 
-    options = ClipTrainOptions(out=str(tmp_path / "m"), steps=3, class_warmup_steps=0, batch_size=8, train_single=24,
-                               train_mixed=8, image_size=16, patch_size=4, width=16, layers=1, vocab_size=300)
+    options = ClipTrainOptions(**tiny_options(tmp_path))
     record = train_clip(options, log=lambda _: None)
     assert json.loads((tmp_path / "m" / "config.json").read_text())["vision_config"]["patch_size"] == 4
     assert len(record["history"]) >= 2 and all(np.isfinite(h["loss"]) for h in record["history"])
@@ -109,8 +114,7 @@ def test_class_warmup_steps_train_without_descriptions(tmp_path, monkeypatch):
 
     calls = []
     monkeypatch.setattr(clip_train, "describe", lambda truth, rng: calls.append(truth) or describe(truth, rng))
-    options = ClipTrainOptions(out=str(tmp_path / "m"), steps=3, class_warmup_steps=2, batch_size=8, train_single=24,
-                               train_mixed=8, image_size=16, patch_size=4, width=16, layers=1, vocab_size=300)
+    options = ClipTrainOptions(**tiny_options(tmp_path, class_warmup_steps=2))
     record = train_clip(options, log=lambda _: None)
     # 3 descriptions per map for the tokenizer's corpus, then one batch of 8: only the last step reads descriptions.
     assert len(calls) == 3 * (24 + 8) + 8
@@ -140,9 +144,7 @@ def test_reuse_weights_recalibrates_and_rewrites_the_card_without_training(tmp_p
     from fabsight import InputError
     from fabsight.train.clip_pipeline import ClipBuildOptions, build_wafer_clip
 
-    tiny = dict(out=str(tmp_path / "m"), steps=2, class_warmup_steps=0, batch_size=8, train_single=24, train_mixed=8,
-                image_size=16, patch_size=4, width=16, layers=1, vocab_size=300, real=str(tmp_path / "absent.npz"),
-                held_out_single=18, held_out_mixed=6)
+    tiny = tiny_options(tmp_path, steps=2, real=str(tmp_path / "absent.npz"), held_out_single=18, held_out_mixed=6)
     with pytest.warns(Warning, match="no real-map numbers"):
         build_wafer_clip(ClipBuildOptions(**tiny), log=lambda _: None)
     weights = (tmp_path / "m" / "model.safetensors").read_bytes()
@@ -163,8 +165,7 @@ def test_real_maps_are_read_before_training_so_a_bad_path_fails_at_once(tmp_path
     from fabsight import InputError
     from fabsight.train.clip_pipeline import ClipBuildOptions, build_wafer_clip
 
-    tiny = dict(out=str(tmp_path / "m"), steps=2, class_warmup_steps=0, batch_size=8, train_single=24, train_mixed=8,
-                image_size=16, patch_size=4, width=16, layers=1, vocab_size=300, held_out_single=18, held_out_mixed=6)
+    tiny = tiny_options(tmp_path, steps=2, held_out_single=18, held_out_mixed=6)
     with pytest.raises(InputError, match="is a folder"):
         build_wafer_clip(ClipBuildOptions(**tiny, real=str(tmp_path)), log=lambda _: None)
     assert not (tmp_path / "m").exists()
