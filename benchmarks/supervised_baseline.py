@@ -95,14 +95,14 @@ def view(x, k: int):
     return torch.flip(turned, (3,)) if k % 2 else turned
 
 
-def train(x, y, steps: int, batch_size: int, width: int, seed: int, arch: str):
+def train(x, y, steps: int, batch_size: int, width: int, seed: int, arch: str, learning_rate: float):
     import torch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = cnn(width, len(PATTERN_NAMES)) if arch == "cnn" else vision_transformer(len(PATTERN_NAMES))
-    optimiser = torch.optim.AdamW(net.parameters(), LEARNING_RATE[arch], weight_decay=0.05)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, LEARNING_RATE[arch], total_steps=steps)
+    optimiser = torch.optim.AdamW(net.parameters(), learning_rate, weight_decay=0.05)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=steps)
     for step in range(steps):
         if step % 500 == 0:
             print(f"step {step} of {steps}", file=sys.stderr, flush=True)
@@ -138,6 +138,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128, help="maps per step")
     parser.add_argument("--arch", default="cnn", choices=sorted(ARCHITECTURES), help="the classifier trained")
     parser.add_argument("--width", type=int, default=16, help="CNN channels of the first block (then 2x, 4x)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="peak learning rate (default: the CNN's 2e-3, the transformer's 1e-3)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--real", default=REAL)
     parser.add_argument("--json", default=None)
@@ -152,7 +154,8 @@ def main() -> None:
     data = draw_wafer_set(args.train, 0, args.seed)
     x = pixels(data.grids)
     y = torch.tensor([PATTERN_NAMES.index(label) for label in data.labels])
-    net = train(x, y, args.steps, args.batch_size, args.width, args.seed, args.arch)
+    learning_rate = args.learning_rate or LEARNING_RATE[args.arch]
+    net = train(x, y, args.steps, args.batch_size, args.width, args.seed, args.arch, learning_rate)
     minutes = (time.monotonic() - started) / 60
 
     held_out = draw_wafer_set(1800, 0, BENCHMARK_SEED)
@@ -178,6 +181,7 @@ def main() -> None:
         shape = (f"{config.image_size} px, {config.patch_size}-px patches, width {config.hidden_size}, "
                  f"{config.num_hidden_layers} layers")
     table.note(f"Trained {args.steps} steps of {args.batch_size} on {args.train} maps (seed {args.seed}), {shape}, "
+               f"peak learning rate {learning_rate:g}, "
                f"{sum(p.numel() for p in net.parameters()):,} parameters, {minutes:.1f} minutes including drawing; "
                f"{torch.get_num_threads()} thread(s). Test vectors: the mean of 8 turned and mirrored views.")
     table.report(model=f"supervised {ARCHITECTURES[args.arch]} (this script)",
