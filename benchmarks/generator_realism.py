@@ -16,8 +16,11 @@ against synthetic (`fabsight.wafer.synth.generate(<class>)`):
 * clump: share of a map's failing dies in its largest 8-connected cluster, median;
 * thick: that cluster's thickness in dies, its area over its length along its principal
   axis, median (a one-die line is about 1; real scratches are often two dies wide);
+* where: that cluster's centroid, its distance from the grid centre over half the longer
+  side (0 centre, about 1 rim), median;
 * distances: Kolmogorov-Smirnov statistic between the real and synthetic per-map
-  values of fail share (KS fail), rim (KS rim), clump (KS clump) and thick (KS thick), and the mean
+  values of fail share (KS fail), rim (KS rim), clump (KS clump), thick (KS thick) and where
+  (KS where), and the mean
   absolute difference of the two 5-ring profiles (L1 radial). 0 is identical.
 
 The real maps are only measured here; the generator never reads them.
@@ -91,6 +94,17 @@ def thickness(grid: np.ndarray) -> float:
     return len(rows) / (np.sqrt(12 * spread) + 1)  # a uniform line of n dies has variance (n^2 - 1) / 12
 
 
+def centroid_radius(grid: np.ndarray) -> float:
+    """Distance of the largest 8-connected failing cluster's centroid from the grid centre (nan without fails)."""
+    labels, count = ndimage.label(grid == 2, structure=np.ones((3, 3)))
+    if count == 0:
+        return float("nan")
+    rows, cols = np.nonzero(labels == np.bincount(labels.ravel())[1:].argmax() + 1)
+    h, w = grid.shape
+    half = max(h, w) / 2
+    return float(np.hypot((rows.mean() + 0.5 - h / 2) / half, (cols.mean() + 0.5 - w / 2) / half))
+
+
 def measure(maps: list[np.ndarray]) -> dict[str, np.ndarray]:
     return {
         "rows": np.array([m.shape[0] for m in maps]), "cols": np.array([m.shape[1] for m in maps]),
@@ -99,7 +113,13 @@ def measure(maps: list[np.ndarray]) -> dict[str, np.ndarray]:
         "rim": np.array([rim_rate(m) for m in maps]),
         "clump": np.array([clump(m) for m in maps]),
         "thick": np.array([thickness(m) for m in maps]),
+        "where": np.array([centroid_radius(m) for m in maps]),
     }
+
+
+def known(*values: np.ndarray) -> list[np.ndarray]:
+    """Each array without its nans (maps where a statistic is undefined)."""
+    return [v[~np.isnan(v)] for v in values]
 
 
 def ks(a: np.ndarray, b: np.ndarray) -> float:
@@ -113,7 +133,7 @@ def row(name: str, source: str, m: dict[str, np.ndarray]) -> dict:
             "fail p10 / p50 / p90": f"{p10:.3f} / {p50:.3f} / {p90:.3f}",
             "fail by radius (5 rings)": " ".join(f"{v:.2f}" for v in np.nanmean(m["radial"], axis=0)),
             "rim": float(np.median(m["rim"])), "clump": float(np.median(m["clump"])),
-            "thick": float(np.nanmedian(m["thick"]))}
+            "thick": float(np.nanmedian(m["thick"])), "where": float(np.nanmedian(m["where"]))}
 
 
 def tile(grid: np.ndarray, size: int):
@@ -189,27 +209,28 @@ def main(argv: list[str] | None = None) -> int:
 
     table = BenchmarkTable("Synthetic vs real wafer maps, per class",
                            ["class", "source", "maps", "size", "fail p10 / p50 / p90", "fail by radius (5 rings)",
-                            "rim", "clump", "thick", "KS fail", "KS rim", "KS clump", "KS thick", "L1 radial"],
-                           formats={"rim": "{:.2f}", "clump": "{:.2f}", "thick": "{:.2f}", "KS fail": "{:.2f}",
-                                    "KS rim": "{:.2f}", "KS clump": "{:.2f}", "KS thick": "{:.2f}",
-                                    "L1 radial": "{:.3f}"})
+                            "rim", "clump", "thick", "where", "KS fail", "KS rim", "KS clump", "KS thick",
+                            "KS where", "L1 radial"],
+                           formats={"rim": "{:.2f}", "clump": "{:.2f}", "thick": "{:.2f}", "where": "{:.2f}",
+                                    "KS fail": "{:.2f}", "KS rim": "{:.2f}", "KS clump": "{:.2f}", "KS thick": "{:.2f}",
+                                    "KS where": "{:.2f}", "L1 radial": "{:.3f}"})
     totals = []
     for name in CLASSES:
         r, s = measure(real[name]), measure(synth[name])
         distances = {"KS fail": ks(r["fail"], s["fail"]), "KS rim": ks(r["rim"], s["rim"]),
-                     "KS clump": ks(r["clump"], s["clump"]),
-                     "KS thick": ks(r["thick"][~np.isnan(r["thick"])], s["thick"][~np.isnan(s["thick"])]),
+                     "KS clump": ks(r["clump"], s["clump"]), "KS thick": ks(*known(r["thick"], s["thick"])),
+                     "KS where": ks(*known(r["where"], s["where"])),
                      "L1 radial": float(np.nanmean(np.abs(np.nanmean(r["radial"], 0) - np.nanmean(s["radial"], 0))))}
         totals.append(list(distances.values()))
         table.add_row(row(name, "real", r))
         table.add_row(**row(name, "synthetic", s), **distances)
     mean = np.mean(totals, axis=0)
-    table.add_row({"class": "all", "source": "mean distance", "KS fail": mean[0], "KS rim": mean[1],
-                   "KS clump": mean[2], "KS thick": mean[3], "L1 radial": mean[4]})
+    table.add_row({"class": "all", "source": "mean distance", **dict(zip(distances, mean))})
     table.note("rim: fail rate of the outermost ring of dies; clump: share of failing dies in the largest "
-               "8-connected cluster; thick: that cluster's area over its principal-axis length, in dies (medians over "
-               "maps). KS: Kolmogorov-Smirnov statistic between real and "
-               "synthetic per-map values; L1 radial: mean absolute difference of the 5-ring profiles.")
+               "8-connected cluster; thick: that cluster's area over its principal-axis length, in dies; where: its "
+               "centroid's distance from the centre over half the longer side (medians over maps). KS: "
+               "Kolmogorov-Smirnov statistic between real and synthetic per-map values; L1 radial: mean absolute "
+               "difference of the 5-ring profiles.")
     table.report(model="fabsight.wafer.synth", seed=args.seed, json_path=args.json,
                  data=f"real: {args.real.name} (public WM-811K split, {len(real_maps)} maps); "
                       f"synthetic: {args.n} per class")
