@@ -73,47 +73,46 @@ def rim_rate(grid: np.ndarray) -> float:
     return float((grid[rim] == 2).mean())
 
 
-def clump(grid: np.ndarray) -> float:
-    fail = grid == 2
-    if not fail.any():
-        return 0.0
-    labels, _ = ndimage.label(fail, structure=np.ones((3, 3)))
-    return float(np.bincount(labels.ravel())[1:].max() / fail.sum())
-
-
-def thickness(grid: np.ndarray) -> float:
-    """Area over principal-axis length of the largest 8-connected failing cluster (nan under 4 dies)."""
+def largest_cluster(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the dies in the largest 8-connected failing cluster; empty without fails."""
     labels, count = ndimage.label(grid == 2, structure=np.ones((3, 3)))
     if count == 0:
-        return float("nan")
-    largest = np.bincount(labels.ravel())[1:].argmax() + 1
-    rows, cols = np.nonzero(labels == largest)
+        return np.empty(0, dtype=int), np.empty(0, dtype=int)
+    return np.nonzero(labels == np.bincount(labels.ravel())[1:].argmax() + 1)
+
+
+def clump(grid: np.ndarray, rows: np.ndarray) -> float:
+    """Share of the failing dies in the largest cluster (`rows` of `largest_cluster`)."""
+    return float(len(rows) / (grid == 2).sum()) if len(rows) else 0.0
+
+
+def thickness(rows: np.ndarray, cols: np.ndarray) -> float:
+    """Area over principal-axis length of the largest cluster (nan under 4 dies)."""
     if len(rows) < 4:
         return float("nan")
     spread = np.linalg.eigvalsh(np.cov(np.stack([rows, cols]))).max()
     return len(rows) / (np.sqrt(12 * spread) + 1)  # a uniform line of n dies has variance (n^2 - 1) / 12
 
 
-def centroid_radius(grid: np.ndarray) -> float:
-    """Distance of the largest 8-connected failing cluster's centroid from the grid centre (nan without fails)."""
-    labels, count = ndimage.label(grid == 2, structure=np.ones((3, 3)))
-    if count == 0:
+def centroid_radius(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> float:
+    """Distance of the largest cluster's centroid from the grid centre over half the longer side (nan without)."""
+    if len(rows) == 0:
         return float("nan")
-    rows, cols = np.nonzero(labels == np.bincount(labels.ravel())[1:].argmax() + 1)
     h, w = grid.shape
     half = max(h, w) / 2
     return float(np.hypot((rows.mean() + 0.5 - h / 2) / half, (cols.mean() + 0.5 - w / 2) / half))
 
 
 def measure(maps: list[np.ndarray]) -> dict[str, np.ndarray]:
+    clusters = [largest_cluster(m) for m in maps]  # labelled once per map, read by three statistics
     return {
         "rows": np.array([m.shape[0] for m in maps]), "cols": np.array([m.shape[1] for m in maps]),
         "fail": np.array([(m == 2).sum() / (m > 0).sum() for m in maps]),
         "radial": np.array([radial_profile(m) for m in maps]),
         "rim": np.array([rim_rate(m) for m in maps]),
-        "clump": np.array([clump(m) for m in maps]),
-        "thick": np.array([thickness(m) for m in maps]),
-        "where": np.array([centroid_radius(m) for m in maps]),
+        "clump": np.array([clump(m, rows) for m, (rows, _) in zip(maps, clusters)]),
+        "thick": np.array([thickness(rows, cols) for rows, cols in clusters]),
+        "where": np.array([centroid_radius(m, rows, cols) for m, (rows, cols) in zip(maps, clusters)]),
     }
 
 

@@ -154,7 +154,7 @@ def main() -> None:
     data = draw_wafer_set(args.train, 0, args.seed)
     x = pixels(data.grids)
     y = torch.tensor([PATTERN_NAMES.index(label) for label in data.labels])
-    learning_rate = args.learning_rate or LEARNING_RATE[args.arch]
+    learning_rate = LEARNING_RATE[args.arch] if args.learning_rate is None else args.learning_rate
     net = train(x, y, args.steps, args.batch_size, args.width, args.seed, args.arch, learning_rate)
     minutes = (time.monotonic() - started) / 60
 
