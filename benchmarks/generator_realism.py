@@ -12,6 +12,8 @@ against synthetic (`fabsight.wafer.synth.generate(<class>)`):
 * fail share of on-wafer dies: p10 / median / p90;
 * fail rate by radius in 5 rings, centre to edge (distance from the grid centre over
   half the longer side, as in the data set's README), averaged over maps;
+* swing: how far a map's own 5-ring fail rates spread (highest minus lowest), median: an
+  average profile can be flat while every map has a dense disc, rim or band somewhere else;
 * rim: fail rate of the outermost ring of dies (one die deep), median over maps;
 * clump: share of a map's failing dies in its largest 8-connected cluster, median;
 * thick: that cluster's thickness in dies, its area over its length along its principal
@@ -19,8 +21,8 @@ against synthetic (`fabsight.wafer.synth.generate(<class>)`):
 * where: that cluster's centroid, its distance from the grid centre over half the longer
   side (0 centre, about 1 rim), median;
 * distances: Kolmogorov-Smirnov statistic between the real and synthetic per-map
-  values of fail share (KS fail), rim (KS rim), clump (KS clump), thick (KS thick) and where
-  (KS where), and the mean
+  values of fail share (KS fail), swing (KS swing), rim (KS rim), clump (KS clump), thick
+  (KS thick) and where (KS where), and the mean
   absolute difference of the two 5-ring profiles (L1 radial). 0 is identical.
 
 The real maps are only measured here; the generator never reads them.
@@ -105,10 +107,12 @@ def centroid_radius(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> flo
 
 def measure(maps: list[np.ndarray]) -> dict[str, np.ndarray]:
     clusters = [largest_cluster(m) for m in maps]  # labelled once per map, read by three statistics
+    radial = np.array([radial_profile(m) for m in maps])  # (maps, RINGS)
     return {
         "rows": np.array([m.shape[0] for m in maps]), "cols": np.array([m.shape[1] for m in maps]),
         "fail": np.array([(m == 2).sum() / (m > 0).sum() for m in maps]),
-        "radial": np.array([radial_profile(m) for m in maps]),
+        "radial": radial,
+        "swing": np.nanmax(radial, axis=1) - np.nanmin(radial, axis=1),
         "rim": np.array([rim_rate(m) for m in maps]),
         "clump": np.array([clump(m, rows) for m, (rows, _) in zip(maps, clusters)]),
         "thick": np.array([thickness(rows, cols) for rows, cols in clusters]),
@@ -131,7 +135,8 @@ def row(name: str, source: str, m: dict[str, np.ndarray]) -> dict:
             "size": f"{np.median(m['rows']):.0f} x {np.median(m['cols']):.0f}",
             "fail p10 / p50 / p90": f"{p10:.3f} / {p50:.3f} / {p90:.3f}",
             "fail by radius (5 rings)": " ".join(f"{v:.2f}" for v in np.nanmean(m["radial"], axis=0)),
-            "rim": float(np.median(m["rim"])), "clump": float(np.median(m["clump"])),
+            "swing": float(np.median(m["swing"])), "rim": float(np.median(m["rim"])),
+            "clump": float(np.median(m["clump"])),
             "thick": float(np.nanmedian(m["thick"])), "where": float(np.nanmedian(m["where"]))}
 
 
@@ -208,15 +213,17 @@ def main(argv: list[str] | None = None) -> int:
 
     table = BenchmarkTable("Synthetic vs real wafer maps, per class",
                            ["class", "source", "maps", "size", "fail p10 / p50 / p90", "fail by radius (5 rings)",
-                            "rim", "clump", "thick", "where", "KS fail", "KS rim", "KS clump", "KS thick",
-                            "KS where", "L1 radial"],
-                           formats={"rim": "{:.2f}", "clump": "{:.2f}", "thick": "{:.2f}", "where": "{:.2f}",
+                            "swing", "rim", "clump", "thick", "where", "KS fail", "KS swing", "KS rim",
+                            "KS clump", "KS thick", "KS where", "L1 radial"],
+                           formats={"swing": "{:.2f}", "KS swing": "{:.2f}", "rim": "{:.2f}", "clump": "{:.2f}",
+                                    "thick": "{:.2f}", "where": "{:.2f}",
                                     "KS fail": "{:.2f}", "KS rim": "{:.2f}", "KS clump": "{:.2f}", "KS thick": "{:.2f}",
                                     "KS where": "{:.2f}", "L1 radial": "{:.3f}"})
     totals = []
     for name in CLASSES:
         r, s = measure(real[name]), measure(synth[name])
-        distances = {"KS fail": ks(r["fail"], s["fail"]), "KS rim": ks(r["rim"], s["rim"]),
+        distances = {"KS fail": ks(r["fail"], s["fail"]), "KS swing": ks(r["swing"], s["swing"]),
+                     "KS rim": ks(r["rim"], s["rim"]),
                      "KS clump": ks(r["clump"], s["clump"]), "KS thick": ks(*known(r["thick"], s["thick"])),
                      "KS where": ks(*known(r["where"], s["where"])),
                      "L1 radial": float(np.nanmean(np.abs(np.nanmean(r["radial"], 0) - np.nanmean(s["radial"], 0))))}
@@ -225,9 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(**row(name, "synthetic", s), **distances)
     mean = np.mean(totals, axis=0)
     table.add_row({"class": "all", "source": "mean distance", **dict(zip(distances, mean))})
-    table.note("rim: fail rate of the outermost ring of dies; clump: share of failing dies in the largest "
-               "8-connected cluster; thick: that cluster's area over its principal-axis length, in dies; where: its "
-               "centroid's distance from the centre over half the longer side (medians over maps). KS: "
+    table.note("swing: a map's highest minus lowest ring fail rate; rim: fail rate of the outermost ring of dies; "
+               "clump: share of failing dies in the largest 8-connected cluster; thick: that cluster's area over its "
+               "principal-axis length, in dies; where: its centroid's distance from the centre over half the longer "
+               "side (medians over maps). KS: "
                "Kolmogorov-Smirnov statistic between real and synthetic per-map values; L1 radial: mean absolute "
                "difference of the 5-ring profiles.")
     table.report(model="fabsight.wafer.synth", seed=args.seed, json_path=args.json,
