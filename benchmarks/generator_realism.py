@@ -211,14 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     real = {name: [m for m, lab in zip(real_maps, labels) if lab == name] for name in CLASSES}
     synth = {name: [s.grid for s in generate(name, n=args.n, seed=args.seed)] for name in CLASSES}
 
+    two_places = ["swing", "rim", "clump", "thick", "where", "KS fail", "KS swing", "KS rim", "KS clump", "KS thick",
+                  "KS where"]
     table = BenchmarkTable("Synthetic vs real wafer maps, per class",
                            ["class", "source", "maps", "size", "fail p10 / p50 / p90", "fail by radius (5 rings)",
-                            "swing", "rim", "clump", "thick", "where", "KS fail", "KS swing", "KS rim",
-                            "KS clump", "KS thick", "KS where", "L1 radial"],
-                           formats={"swing": "{:.2f}", "KS swing": "{:.2f}", "rim": "{:.2f}", "clump": "{:.2f}",
-                                    "thick": "{:.2f}", "where": "{:.2f}",
-                                    "KS fail": "{:.2f}", "KS rim": "{:.2f}", "KS clump": "{:.2f}", "KS thick": "{:.2f}",
-                                    "KS where": "{:.2f}", "L1 radial": "{:.3f}"})
+                            *two_places, "L1 radial"],
+                           formats={**dict.fromkeys(two_places, "{:.2f}"), "L1 radial": "{:.3f}"})
     totals = []
     for name in CLASSES:
         r, s = measure(real[name]), measure(synth[name])
@@ -235,9 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     table.note("swing: a map's highest minus lowest ring fail rate; rim: fail rate of the outermost ring of dies; "
                "clump: share of failing dies in the largest 8-connected cluster; thick: that cluster's area over its "
                "principal-axis length, in dies; where: its centroid's distance from the centre over half the longer "
-               "side (medians over maps). KS: "
-               "Kolmogorov-Smirnov statistic between real and synthetic per-map values; L1 radial: mean absolute "
-               "difference of the 5-ring profiles.")
+               "side (medians over maps). KS: Kolmogorov-Smirnov statistic between real and synthetic per-map "
+               "values; L1 radial: mean absolute difference of the 5-ring profiles.")
     table.report(model="fabsight.wafer.synth", seed=args.seed, json_path=args.json,
                  data=f"real: {args.real.name} (public WM-811K split, {len(real_maps)} maps); "
                       f"synthetic: {args.n} per class")
