@@ -32,18 +32,20 @@ from fabsight.evaluate.classification import classification_scores
 from fabsight.evaluate.harness import BenchmarkTable
 from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES
 from fabsight.models.wafer_pixels import SYMMETRIES
-from fabsight.train.clip_train import BENCHMARK_SEED, pixels as training_pixels
+from fabsight.models.wafer_pixels import PIXEL_ENCODINGS
+from fabsight.train.clip_train import BENCHMARK_SEED, ClipTrainOptions, pixels as training_pixels
 from fabsight.train.wafer_data import draw_wafer_set
 
 REAL = "../shared/data/wm811k-real/public.npz"
 SIZE = 48  # wafer-clip's input size
 
 
-def pixels(wafers) -> "torch.Tensor":  # noqa: F821 - torch is imported lazily
+def pixels(wafers, encoding: str) -> "torch.Tensor":  # noqa: F821 - torch is imported lazily
     """(N, 3, S, S) contiguous: wafer-clip's training pixels, made in chunks to bound the float copies."""
     import torch
 
-    return torch.cat([training_pixels(wafers[i:i + 2000], SIZE) for i in range(0, len(wafers), 2000)]).contiguous()
+    return torch.cat([training_pixels(wafers[i:i + 2000], SIZE, encoding)
+                      for i in range(0, len(wafers), 2000)]).contiguous()
 
 
 def cnn(width: int, classes: int):
@@ -140,6 +142,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16, help="CNN channels of the first block (then 2x, 4x)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="peak learning rate (default: the CNN's 2e-3, the transformer's 1e-3)")
+    parser.add_argument("--pixels", default=ClipTrainOptions.pixels, choices=PIXEL_ENCODINGS,
+                        help="how maps become pixels (default: wafer-clip training's)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--real", default=REAL)
     parser.add_argument("--json", default=None)
@@ -152,7 +156,7 @@ def main() -> None:
     started = time.monotonic()
     print(f"drawing {args.train} training maps", file=sys.stderr, flush=True)
     data = draw_wafer_set(args.train, 0, args.seed)
-    x = pixels(data.grids)
+    x = pixels(data.grids, args.pixels)
     y = torch.tensor([PATTERN_NAMES.index(label) for label in data.labels])
     learning_rate = LEARNING_RATE[args.arch] if args.learning_rate is None else args.learning_rate
     net = train(x, y, args.steps, args.batch_size, args.width, args.seed, args.arch, learning_rate)
@@ -161,10 +165,10 @@ def main() -> None:
     held_out = draw_wafer_set(1800, 0, BENCHMARK_SEED)
     real = [w for w in fabsight.load(args.real) if "label" in w.extra]
     real_truth = [w.extra["label"] for w in real]
-    real_p = probabilities(net, pixels(real))
+    real_p = probabilities(net, pixels(real, args.pixels))
     defects = [i for i, t in enumerate(real_truth) if t in DEFECT_NAMES]
-    rows = [row("synthetic held-out, 9 classes", held_out.labels, probabilities(net, pixels(held_out.grids)),
-                PATTERN_NAMES),
+    held_out_p = probabilities(net, pixels(held_out.grids, args.pixels))
+    rows = [row("synthetic held-out, 9 classes", held_out.labels, held_out_p, PATTERN_NAMES),
             row("real WM-811K, 9 classes", real_truth, real_p, PATTERN_NAMES),
             row("real WM-811K, 8 defect classes", [real_truth[i] for i in defects], real_p[defects], DEFECT_NAMES)]
 
@@ -181,6 +185,7 @@ def main() -> None:
         shape = (f"{config.image_size} px, {config.patch_size}-px patches, width {config.hidden_size}, "
                  f"{config.num_hidden_layers} layers")
     table.note(f"Trained {args.steps} steps of {args.batch_size} on {args.train} maps (seed {args.seed}), {shape}, "
+               f"{args.pixels!r} pixels, "
                f"peak learning rate {learning_rate:g}, "
                f"{sum(p.numel() for p in net.parameters()):,} parameters, {minutes:.1f} minutes including drawing; "
                f"{torch.get_num_threads()} thread(s). Test vectors: the mean of 8 turned and mirrored views.")

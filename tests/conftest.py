@@ -9,7 +9,12 @@ CORPUS = ["a ring of failing dies at the wafer edge", "scratch from upper left t
 
 
 def build_tiny_dual_encoder(family: str, folder: Path) -> Path:
-    """A tiny random CLIP or SigLIP in `folder` (nothing downloaded); fixed seed, so the same every time."""
+    """A tiny random CLIP or SigLIP in `folder` (nothing downloaded); fixed seed, so the same every time.
+
+    The SigLIP reads the shipped model's "fail-wafer-line" pixels, the CLIP
+    "rgb" (as any Hugging Face model does), so every test run with both
+    families goes through both encodings.
+    """
     import torch
 
     from fabsight.train.clip_build import DualEncoderShape, build_dual_encoder, save_dual_encoder
@@ -20,7 +25,8 @@ def build_tiny_dual_encoder(family: str, folder: Path) -> Path:
     tokenizer = train_tokenizer(CORPUS, vocab_size=200, max_length=16)
     shape = DualEncoderShape(family=family, image_size=32, patch_size=8, width=32, layers=1, heads=2,
                              text_width=32, text_layers=1, max_text_tokens=16, projection_dim=24)
-    return save_dual_encoder(build_dual_encoder(shape, tokenizer), tokenizer, folder)
+    encoding = "rgb" if family == "clip" else "fail-wafer-line"
+    return save_dual_encoder(build_dual_encoder(shape, tokenizer), tokenizer, folder, encoding)
 
 
 _built: dict[str, Path] = {}

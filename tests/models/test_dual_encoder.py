@@ -166,8 +166,10 @@ def test_a_model_trained_here_is_fed_at_inference_the_pixels_it_was_trained_on(t
 
     encoder = load_dual_encoder(str(tiny_dual_encoder_folder))  # CLIP and SigLIP, saved by save_dual_encoder
     wafers = random_wafers(3, seed=4)
+    assert encoder.pixel_encoding == ("rgb" if encoder.model_type == "clip" else "fail-wafer-line")
     np.testing.assert_array_equal(encoder.wafer_tensor(wafers).numpy(),
-                                  pixels([w.display_grid() for w in wafers], encoder.image_size).numpy())
+                                  pixels([w.display_grid() for w in wafers], encoder.image_size,
+                                         encoder.pixel_encoding).numpy())
 
 
 def test_the_fingerprint_names_the_weights_that_were_loaded(tmp_path, tiny_clip_folder):

@@ -19,7 +19,7 @@ import numpy as np
 from fabsight.errors import FabsightError, FabsightWarning
 from fabsight.models.loading import locate, projected, quiet_default_config_warning, require_model_libraries
 from fabsight.models.onnx_vision import RUNTIME_HELP, RUNTIMES, onnx_image_tower, onnx_installed
-from fabsight.models.wafer_pixels import model_input
+from fabsight.models.wafer_pixels import PIXEL_ENCODING_FILE, check_encoding, model_input
 from fabsight.options import option
 from fabsight.wafer.map import WaferMap
 
@@ -51,6 +51,7 @@ class DualEncoder:
     pad_to_max: bool  # SigLIP pools the last position, so its texts are always padded to full length
     calibration: dict[str, Any]  # fitted on held-out synthetic data; {} for models without one
     image_tower: Any = None  # an `OnnxImageTower` running the image encoder; None: the torch model runs it
+    pixel_encoding: str = "rgb"  # how wafer maps become pixels (`wafer_pixels.PIXEL_ENCODINGS`)
     _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     @property
@@ -73,7 +74,8 @@ class DualEncoder:
             return self._fingerprint
         digest = hashlib.sha256()
         files = sorted(self.folder.glob("*.safetensors")) + sorted(self.folder.glob("*.bin"))
-        for path in [*files, self.folder / "config.json"]:
+        encoding = [self.folder / PIXEL_ENCODING_FILE] if (self.folder / PIXEL_ENCODING_FILE).exists() else []
+        for path in [*files, self.folder / "config.json", *encoding]:
             with open(path, "rb") as handle:
                 digest.update(hashlib.file_digest(handle, "sha256").digest())
         self._fingerprint = digest.hexdigest()[:16]
@@ -96,7 +98,8 @@ class DualEncoder:
         """
         import torch
 
-        pixels = model_input(wafers, self.image_size, self.mean, self.std, views)  # (views * N, S, S, 3)
+        pixels = model_input(wafers, self.image_size, self.mean, self.std, views,
+                             self.pixel_encoding)  # (views * N, S, S, 3)
         return torch.from_numpy(pixels).permute(0, 3, 1, 2)  # (views * N, 3, S, S), channels-last strides
 
     def embed_wafers(self, wafers: Sequence[WaferMap | np.ndarray], batch_size: int = 256,
@@ -228,6 +231,7 @@ def load_dual_encoder(name_or_path: str = "wafer-clip", runtime: str = "auto") -
         max_text_tokens=int(model.config.text_config.max_position_embeddings),
         pad_to_max=model.config.model_type == "siglip",
         calibration=json.loads(calibration_path.read_text()) if calibration_path.exists() else {},
+        pixel_encoding=_pixel_encoding(folder),
     )
     encoder.image_tower = _image_tower(encoder, runtime)
     return encoder
@@ -247,6 +251,18 @@ def _image_tower(encoder: DualEncoder, runtime: str) -> Any:
             raise
         warnings.warn(f"{error}; the image encoder runs in torch instead", FabsightWarning, stacklevel=3)
         return None
+
+
+def _pixel_encoding(folder: Path) -> str:
+    """The encoding a model trained here names in its folder; "rgb" for any other model."""
+    path = folder / PIXEL_ENCODING_FILE
+    if not path.exists():
+        return "rgb"
+    try:
+        return check_encoding(json.loads(path.read_text())["encoding"])
+    except (ValueError, KeyError, TypeError, FabsightError) as error:
+        raise FabsightError(f"unreadable pixel encoding ({error}); the model cannot be fed the pixels it was "
+                            "trained on", path) from error
 
 
 def _image_processor(auto_class: Any, folder: Path) -> Any | None:

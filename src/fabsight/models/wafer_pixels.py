@@ -1,8 +1,18 @@
 """Wafer maps to model pixels, vectorised (no PIL, no per-die drawing).
 
-The palette and the resampling are part of a trained model's input
-contract: changing either breaks every model trained on them, so they live
-here and not with the render colours people see (which may change freely).
+The palette, the resampling and the pixel encodings are part of a trained
+model's input contract: changing any of them breaks every model trained on
+them, so they live here and not with the render colours people see (which
+may change freely). A model folder names its encoding in `wafer_pixels.json`;
+a folder without one (any Hugging Face CLIP or SigLIP) gets "rgb".
+
+Encodings:
+- "rgb": the wafer drawn in `MODEL_PALETTE` colours, what a photo model reads.
+- "fail-wafer-line": three channels, each pixel's share of failing dies, its
+  share of wafer (not off-wafer margin), and `line_contrast`. A small vision
+  transformer reads a short thin scratch poorly from the colours alone (its
+  patch embedding is linear); a convolutional net gets it from its first
+  layers, and this channel hands the transformer the same local evidence.
 """
 
 from __future__ import annotations
@@ -53,6 +63,18 @@ def _area_taps(cells: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     return index, weight
 
 
+def _area_resample(picture: np.ndarray, size: int) -> np.ndarray:
+    """(h, w, C) float32 -> (size, size, C) float32: each output pixel the mean of the cells it covers."""
+    # Rows, then columns of the turned picture: every gather runs along axis 0, numpy's fast path.
+    for _ in range(2):  # each pass resamples axis 0 and swaps the axes: (h, w) -> (w, size) -> (size, size)
+        index, weight = _area_taps(picture.shape[0], size)
+        resampled = weight[0, :, None, None] * picture.take(index[0], axis=0)
+        for k in range(1, len(index)):
+            resampled += weight[k, :, None, None] * picture.take(index[k], axis=0)
+        picture = resampled.transpose(1, 0, 2)
+    return picture
+
+
 def grid_to_square(grid: np.ndarray, size: int) -> np.ndarray:
     """(size, size, 3) uint8 RGB picture of a die grid, area-weighted: each pixel is the mean colour it covers.
 
@@ -62,16 +84,47 @@ def grid_to_square(grid: np.ndarray, size: int) -> np.ndarray:
     Stretching to a square also undoes non-square die pitch: a round wafer
     whose grid is 30 rows by 40 columns comes out round.
     """
-    grid = crop_to_wafer(np.asarray(grid))
-    # Rows, then columns of the turned picture: every gather runs along axis 0, numpy's fast path.
-    picture = _PALETTE_FLOAT.take(grid, axis=0)  # (h, w, 3)
-    for _ in range(2):  # each pass resamples axis 0 and swaps the axes: (h, w) -> (w, size) -> (size, size)
-        index, weight = _area_taps(picture.shape[0], size)
-        resampled = weight[0, :, None, None] * picture.take(index[0], axis=0)
-        for k in range(1, len(index)):
-            resampled += weight[k, :, None, None] * picture.take(index[k], axis=0)
-        picture = resampled.transpose(1, 0, 2)
+    picture = _area_resample(_PALETTE_FLOAT.take(crop_to_wafer(np.asarray(grid)), axis=0), size)  # (S, S, 3)
     return np.ascontiguousarray(np.rint(picture), dtype=np.uint8)
+
+
+def grid_shares(grid: np.ndarray, size: int) -> np.ndarray:
+    """(size, size, 2) float32: each pixel's share of failing dies and of wafer (dies of any state), area-weighted."""
+    grid = crop_to_wafer(np.asarray(grid))
+    states = np.stack([grid == 2, grid != 0], axis=-1).astype(np.float32)  # (h, w, 2) fail, on-wafer
+    return _area_resample(states, size)
+
+
+LINE_TAPS = 7  # dies a line must run to stand out; also the side of the square it is compared with
+LINE_GAIN = 3.0  # scales the line channel to about the others' spread (a full one-pixel line: 6/7 * 3 = 2.6)
+
+
+def line_contrast(fail: np.ndarray) -> np.ndarray:
+    """(N, S, S) fail shares -> (N, S, S): how much denser fails run along a line through each pixel than around it.
+
+    The mean of the 7 pixels along the densest of four directions (row,
+    column, both diagonals), less the mean of the 7 x 7 square around the
+    pixel (over the pixels inside the picture), floored at 0. A scratch
+    scores high along its length, a round cluster or a uniform spread of
+    fails about 0; the four directions are closed under the square's
+    turns and mirrors, so the channel turns with the map.
+    """
+    reach = LINE_TAPS // 2
+    size = fail.shape[1]
+    padded = np.pad(fail, ((0, 0), (reach, reach), (reach, reach)))
+
+    def shifted(dy: int, dx: int) -> np.ndarray:
+        return padded[:, reach + dy:reach + dy + size, reach + dx:reach + dx + size]
+
+    offsets = range(-reach, reach + 1)
+    rows = sum(shifted(0, d) for d in offsets)  # (N, S, S) sums along each row segment
+    along = np.maximum.reduce([rows, sum(shifted(d, 0) for d in offsets), sum(shifted(d, d) for d in offsets),
+                               sum(shifted(d, -d) for d in offsets)]) / np.float32(LINE_TAPS)
+    rows_padded = np.pad(rows, ((0, 0), (reach, reach), (0, 0)))
+    square = sum(rows_padded[:, reach + d:reach + d + size] for d in offsets)  # (N, S, S) 7 x 7 sums
+    inside = np.minimum(np.arange(size) + reach, size - 1) - np.maximum(np.arange(size) - reach, 0) + 1  # (S,)
+    local = square / (inside[:, None] * inside[None, :]).astype(np.float32)
+    return np.maximum(along - local, np.float32(0))
 
 
 def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
@@ -82,11 +135,38 @@ def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarr
     return out
 
 
+def line_pictures(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
+    """(N, size, size, 3) float32 "fail-wafer-line" pictures: fail share, wafer share, 0.5 + gain * line contrast.
+
+    The line channel sits at 0.5 where there is no line so that, like the
+    other two channels at their midpoints, it normalises to 0 with the
+    models' mean and spread of 0.5.
+    """
+    out = np.empty((len(wafers), size, size, 3), dtype=np.float32)
+    for i, wafer in enumerate(wafers):
+        out[i, :, :, :2] = grid_shares(wafer.display_grid() if isinstance(wafer, WaferMap) else wafer, size)
+    out[..., 2] = np.float32(0.5) + np.float32(LINE_GAIN) * line_contrast(out[..., 0]) * out[..., 1]
+    return out
+
+
+PIXEL_ENCODINGS = ("rgb", "fail-wafer-line")
+PIXEL_ENCODING_FILE = "wafer_pixels.json"  # {"encoding": ...} in a model folder; absent: "rgb"
+
+
+def check_encoding(encoding: str) -> str:
+    if encoding not in PIXEL_ENCODINGS:
+        raise InputError(f"pixel encoding must be one of {', '.join(PIXEL_ENCODINGS)}, not {encoding!r}")
+    return encoding
+
+
 def model_input(wafers: Sequence[WaferMap | np.ndarray], size: int, mean: np.ndarray | float,
-                std: np.ndarray | float, views: int = 1) -> np.ndarray:
+                std: np.ndarray | float, views: int = 1, encoding: str = "rgb") -> np.ndarray:
     """(views * N, size, size, 3) float32 normalised pixels, channels last: what training and inference feed."""
-    pictures = symmetric_views(wafer_pixels(wafers, size), views)  # (views * N, S, S, 3) uint8
-    return (pictures.astype(np.float32) / np.float32(255) - np.float32(mean)) / np.float32(std)
+    if check_encoding(encoding) == "rgb":  # views of the uint8 pictures: a quarter of the bytes to copy
+        pictures = symmetric_views(wafer_pixels(wafers, size), views).astype(np.float32) / np.float32(255)
+    else:
+        pictures = symmetric_views(line_pictures(wafers, size), views)  # the channels turn with the map
+    return (pictures - np.float32(mean)) / np.float32(std)
 
 
 SYMMETRIES = 8  # a square's quarter turns, each also mirrored

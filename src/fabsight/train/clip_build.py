@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fabsight.models.dual_encoder import SUPPORTED
 from fabsight.models.loading import quiet_default_config_warning
+from fabsight.models.wafer_pixels import PIXEL_ENCODING_FILE, check_encoding
 
 
 # Pixel normalisation of models trained here: training applies it, and the saved image processor states it so
@@ -51,8 +53,8 @@ def build_dual_encoder(shape: DualEncoderShape, tokenizer: Any):
     return SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
 
 
-def save_dual_encoder(model: Any, tokenizer: Any, folder: str | Path) -> Path:
-    """`save_pretrained` for model, tokenizer and image processor: loadable by `load_dual_encoder`."""
+def save_dual_encoder(model: Any, tokenizer: Any, folder: str | Path, pixel_encoding: str = "rgb") -> Path:
+    """`save_pretrained` for model, tokenizer, image processor and pixel encoding: loadable by `load_dual_encoder`."""
     from transformers import CLIPImageProcessor, SiglipImageProcessor
 
     folder = Path(folder)
@@ -66,4 +68,5 @@ def save_dual_encoder(model: Any, tokenizer: Any, folder: str | Path) -> Path:
     else:
         processor = SiglipImageProcessor(size={"height": size, "width": size}, **normalise)
     processor.save_pretrained(folder)
+    (folder / PIXEL_ENCODING_FILE).write_text(json.dumps({"encoding": check_encoding(pixel_encoding)}) + "\n")
     return folder

@@ -35,7 +35,7 @@ import numpy as np
 from fabsight.errors import InputError
 from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES, label_phrase
 from fabsight.models.loading import require_model_libraries
-from fabsight.models.wafer_pixels import model_input
+from fabsight.models.wafer_pixels import PIXEL_ENCODINGS, model_input
 from fabsight.options import option
 from fabsight.progress import track
 from fabsight.train.clip_build import PIXEL_MEAN, PIXEL_STD, DualEncoderShape, build_dual_encoder, save_dual_encoder
@@ -56,6 +56,8 @@ class ClipTrainOptions:
     seed: int = option("seed for data, initialisation and batches", 0)
     image_size: int = option("model input size in pixels (a multiple of --patch-size)", 48)
     patch_size: int = option("side of the image patches the vision transformer reads, in pixels", 8)
+    pixels: str = option("how maps become pixels: 'fail-wafer-line' adds a channel where fails run in lines; "
+                         "'rgb' is the map in colour", "fail-wafer-line", choices=PIXEL_ENCODINGS)
     width: int = option("transformer width of both encoders", 128)
     layers: int = option("transformer layers of each encoder", 3)
     vocab_size: int = option("tokenizer vocabulary size", 2048)
@@ -80,11 +82,11 @@ CALIBRATION_SEED = 1_000_003
 BENCHMARK_SEED = 2_000_003
 
 
-def pixels(grids: list[np.ndarray], size: int):
+def pixels(grids: list[np.ndarray], size: int, encoding: str):
     """Die grids -> (B, 3, S, S) normalised float tensor, as `DualEncoder.wafer_tensor` makes."""
     import torch
 
-    return torch.from_numpy(model_input(grids, size, PIXEL_MEAN, PIXEL_STD)).permute(0, 3, 1, 2)  # (B, 3, S, S)
+    return torch.from_numpy(model_input(grids, size, PIXEL_MEAN, PIXEL_STD, encoding=encoding)).permute(0, 3, 1, 2)
 
 
 def pair_weights(label_sets: list[frozenset[str]]):
@@ -187,7 +189,7 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
         tokens = tokenizer(texts + (class_prompts(rng) if with_classes else []),
                            padding="max_length" if options.family == "siglip" else True,
                            truncation=True, max_length=32, return_tensors="pt")
-        images = pixels([data.grids[i] for i in batch], options.image_size)
+        images = pixels([data.grids[i] for i in batch], options.image_size, options.pixels)
         logits = _forward_logits(model, images, tokens, options.family)  # (B, [B +] classes)
         batch_sets = [label_sets[i] for i in batch]
         loss = contrastive_loss(logits[:, :len(texts)], pair_weights(batch_sets), options.family) if captions else 0.0
@@ -204,7 +206,7 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
             history.append({"step": step, "loss": round(loss.item(), 4), "seconds": round(time.monotonic() - started)})
             log(f"step {step} loss {loss.item():.4f} ({time.monotonic() - started:.0f} s)")
     model.eval()
-    out = save_dual_encoder(model, tokenizer, options.out)
+    out = save_dual_encoder(model, tokenizer, options.out, options.pixels)
     record = {"options": asdict(options), "history": history, "train_seconds": round(time.monotonic() - started)}
     (Path(out) / "training.json").write_text(json.dumps(record, indent=2))
     return record
