@@ -106,7 +106,16 @@ def test_a_tiny_training_run_saves_a_loadable_model(tmp_path):
     assert len(record["history"]) >= 2 and all(np.isfinite(h["loss"]) for h in record["history"])
     assert json.loads((tmp_path / "m" / "training.json").read_text())["options"]["steps"] == 3
     encoder = load_dual_encoder(str(tmp_path / "m"))
+    assert encoder.pixel_encoding == "fail-wafer-line"  # the default, named in the folder for inference
     assert encoder.embed_wafers([s.wafer for s in generate("any", n=2, seed=0)]).shape == (2, 16)
+
+
+def test_a_model_trained_on_colour_pixels_is_fed_colour_pixels(tmp_path):
+    from fabsight.models.dual_encoder import load_dual_encoder
+
+    train_clip(ClipTrainOptions(**tiny_options(tmp_path, pixels="rgb")), log=lambda _: None)
+    assert json.loads((tmp_path / "m" / "wafer_pixels.json").read_text()) == {"encoding": "rgb"}
+    assert load_dual_encoder(str(tmp_path / "m")).pixel_encoding == "rgb"
 
 
 def test_class_warmup_steps_train_without_descriptions(tmp_path, monkeypatch):
@@ -155,6 +164,7 @@ def test_reuse_weights_recalibrates_and_rewrites_the_card_without_training(tmp_p
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == weights
     assert json.loads((tmp_path / "m" / "calibration.json").read_text())["views"] == 8
     assert "synthetic, single pattern" in (tmp_path / "m" / "README.md").read_text()
+    assert "Pixels: three channels per pixel, the share of failing dies" in (tmp_path / "m" / "README.md").read_text()
     with pytest.raises(InputError, match="no training.json"):
         build_wafer_clip(ClipBuildOptions(**{**tiny, "out": str(tmp_path / "empty"), "real": ""}, reuse_weights=True))
 

@@ -40,6 +40,11 @@ def _recalls(scores: dict[str, Any]) -> str:
     return ", ".join(f"{c['label']} {c['recall']:.2f}" for c in scores["per_class"])
 
 
+_PIXELS = {"rgb": "the map drawn in colour (white off-wafer, green pass, red fail)",
+           "fail-wafer-line": "three channels per pixel, the share of failing dies, the share of wafer, and how much "
+                              "denser fails run along a short line through it than around it"}
+
+
 def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, Any], command: str) -> Path:
     family = record.get("options", {}).get("family", "clip")
     lines = [
@@ -63,7 +68,8 @@ def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, An
             "", f"Per-class recall on real maps (9 classes): {_recalls(metrics['real_nine_classes'])}.",
             "", f"Per-class recall on real maps (8 defects): {_recalls(metrics['real_eight_defects'])}.",
         ]
-    lines += ["", f"Image vectors: the mean of {CLASS_VIEWS} turned and mirrored views of each map, as `fabsight "
+    lines += ["", f"Pixels: {_PIXELS[record.get('options', {}).get('pixels', 'rgb')]} (`wafer_pixels.json`).",
+              "", f"Image vectors: the mean of {CLASS_VIEWS} turned and mirrored views of each map, as `fabsight "
               "classify` uses for the pattern classes. Confidences: softmax over the labels with a temperature fitted "
               "on separate held-out synthetic maps (`calibration.json`); ECE with 15 equal-width bins.", ""]
     path = Path(folder) / "README.md"
