@@ -88,11 +88,13 @@ def grid_to_square(grid: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(np.rint(picture), dtype=np.uint8)
 
 
+_SHARES = np.array([[0, 0], [0, 1], [1, 1]], dtype=np.float32)  # (3 states, fail / on-wafer): off, pass, fail
+_SHARES.flags.writeable = False
+
+
 def grid_shares(grid: np.ndarray, size: int) -> np.ndarray:
     """(size, size, 2) float32: each pixel's share of failing dies and of wafer (dies of any state), area-weighted."""
-    grid = crop_to_wafer(np.asarray(grid))
-    states = np.stack([grid == 2, grid != 0], axis=-1).astype(np.float32)  # (h, w, 2) fail, on-wafer
-    return _area_resample(states, size)
+    return _area_resample(_SHARES.take(crop_to_wafer(np.asarray(grid)), axis=0), size)
 
 
 LINE_TAPS = 7  # dies a line must run to stand out; also the side of the square it is compared with
@@ -113,18 +115,25 @@ def line_contrast(fail: np.ndarray) -> np.ndarray:
     size = fail.shape[1]
     padded = np.pad(fail, ((0, 0), (reach, reach), (reach, reach)))
 
-    def shifted(dy: int, dx: int) -> np.ndarray:
-        return padded[:, reach + dy:reach + dy + size, reach + dx:reach + dx + size]
+    def line_sums(dy: int, dx: int) -> np.ndarray:
+        """(N, S, S) sums of the LINE_TAPS pixels centred on each pixel, stepping (dy, dx); in place, no temporaries."""
+        total = np.zeros_like(fail)
+        for d in range(-reach, reach + 1):
+            total += padded[:, reach + d * dy:reach + d * dy + size, reach + d * dx:reach + d * dx + size]
+        return total
 
-    offsets = range(-reach, reach + 1)
-    rows = sum(shifted(0, d) for d in offsets)  # (N, S, S) sums along each row segment
-    along = np.maximum.reduce([rows, sum(shifted(d, 0) for d in offsets), sum(shifted(d, d) for d in offsets),
-                               sum(shifted(d, -d) for d in offsets)]) / np.float32(LINE_TAPS)
+    rows = line_sums(0, 1)
+    along = rows.copy()
+    for direction in ((1, 0), (1, 1), (1, -1)):
+        np.maximum(along, line_sums(*direction), out=along)
+    along /= np.float32(LINE_TAPS)
     rows_padded = np.pad(rows, ((0, 0), (reach, reach), (0, 0)))
-    square = sum(rows_padded[:, reach + d:reach + d + size] for d in offsets)  # (N, S, S) 7 x 7 sums
+    square = np.zeros_like(fail)  # (N, S, S) sums over the 7 x 7 square: column sums of the row sums
+    for d in range(-reach, reach + 1):
+        square += rows_padded[:, reach + d:reach + d + size]
     inside = np.minimum(np.arange(size) + reach, size - 1) - np.maximum(np.arange(size) - reach, 0) + 1  # (S,)
-    local = square / (inside[:, None] * inside[None, :]).astype(np.float32)
-    return np.maximum(along - local, np.float32(0))
+    along -= square / (inside[:, None] * inside[None, :]).astype(np.float32)
+    return np.maximum(along, np.float32(0), out=along)
 
 
 def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
