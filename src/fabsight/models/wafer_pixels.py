@@ -151,11 +151,16 @@ def line_pictures(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndar
     other two channels at their midpoints, it normalises to 0 with the
     models' mean and spread of 0.5.
     """
-    out = np.empty((len(wafers), size, size, 3), dtype=np.float32)
+    shares = np.empty((2, len(wafers), size, size), dtype=np.float32)  # planes, so each channel is contiguous
     for i, wafer in enumerate(wafers):
-        out[i, :, :, :2] = grid_shares(wafer.display_grid() if isinstance(wafer, WaferMap) else wafer, size)
-    out[..., 2] = np.float32(0.5) + np.float32(LINE_GAIN) * line_contrast(out[..., 0]) * out[..., 1]
-    return out
+        grid = wafer.display_grid() if isinstance(wafer, WaferMap) else wafer
+        shares[:, i] = grid_shares(grid, size).transpose(2, 0, 1)
+    fail, wafer_share = shares
+    line = line_contrast(fail)  # then gain, wafer share and offset in place, in the order training used
+    line *= np.float32(LINE_GAIN)
+    line *= wafer_share
+    line += np.float32(0.5)
+    return np.stack([fail, wafer_share, line], axis=-1)
 
 
 PIXEL_ENCODINGS = ("rgb", "fail-wafer-line")
@@ -175,7 +180,9 @@ def model_input(wafers: Sequence[WaferMap | np.ndarray], size: int, mean: np.nda
         pictures = symmetric_views(wafer_pixels(wafers, size), views).astype(np.float32) / np.float32(255)
     else:
         pictures = symmetric_views(line_pictures(wafers, size), views)  # the channels turn with the map
-    return (pictures - np.float32(mean)) / np.float32(std)
+    pictures -= np.float32(mean)  # in place: both branches made a fresh array
+    pictures /= np.float32(std)
+    return pictures
 
 
 SYMMETRIES = 8  # a square's quarter turns, each also mirrored
