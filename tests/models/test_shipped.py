@@ -16,7 +16,7 @@ UNSEEN_SEED = 7_777_777  # no training, calibration or benchmark run draws from 
 def test_shipped_model_has_weights_calibration_and_card():
     folder = shipped("wafer-clip").folder
     for name in ("config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json",
-                 "calibration.json", "README.md"):
+                 "calibration.json", "wafer_pixels.json", "README.md"):
         assert (folder / name).exists(), name
     assert sum(p.stat().st_size for p in folder.iterdir()) < 30 * 2**20
     assert json.loads((folder / "calibration.json").read_text())["labels"] == list(PATTERN_NAMES)
