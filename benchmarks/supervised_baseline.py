@@ -31,8 +31,7 @@ import numpy as np
 from fabsight.evaluate.classification import classification_scores
 from fabsight.evaluate.harness import BenchmarkTable
 from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES
-from fabsight.models.wafer_pixels import SYMMETRIES
-from fabsight.models.wafer_pixels import PIXEL_ENCODINGS
+from fabsight.models.wafer_pixels import PIXEL_ENCODINGS, SYMMETRIES
 from fabsight.train.clip_train import BENCHMARK_SEED, ClipTrainOptions, pixels as training_pixels
 from fabsight.train.wafer_data import draw_wafer_set
 

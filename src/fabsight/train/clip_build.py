@@ -57,6 +57,7 @@ def save_dual_encoder(model: Any, tokenizer: Any, folder: str | Path, pixel_enco
     """`save_pretrained` for model, tokenizer, image processor and pixel encoding: loadable by `load_dual_encoder`."""
     from transformers import CLIPImageProcessor, SiglipImageProcessor
 
+    check_encoding(pixel_encoding)  # before anything is written
     folder = Path(folder)
     size = model.config.vision_config.image_size
     model.save_pretrained(folder, safe_serialization=True)
@@ -68,5 +69,5 @@ def save_dual_encoder(model: Any, tokenizer: Any, folder: str | Path, pixel_enco
     else:
         processor = SiglipImageProcessor(size={"height": size, "width": size}, **normalise)
     processor.save_pretrained(folder)
-    (folder / PIXEL_ENCODING_FILE).write_text(json.dumps({"encoding": check_encoding(pixel_encoding)}) + "\n")
+    (folder / PIXEL_ENCODING_FILE).write_text(json.dumps({"encoding": pixel_encoding}) + "\n")
     return folder
