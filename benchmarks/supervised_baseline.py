@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16, help="CNN channels of the first block (then 2x, 4x)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="peak learning rate (default: the CNN's 2e-3, the transformer's 1e-3)")
-    parser.add_argument("--pixels", default=ClipTrainOptions.pixels, choices=PIXEL_ENCODINGS,
+    parser.add_argument("--pixels", default=ClipTrainOptions.pixels, choices=tuple(PIXEL_ENCODINGS),
                         help="how maps become pixels (default: wafer-clip training's)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--real", default=REAL)

@@ -136,11 +136,15 @@ def line_contrast(fail: np.ndarray) -> np.ndarray:
     return np.maximum(along, np.float32(0), out=along)
 
 
+def _grid(wafer: WaferMap | np.ndarray) -> np.ndarray:
+    return wafer.display_grid() if isinstance(wafer, WaferMap) else wafer
+
+
 def wafer_pixels(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndarray:
     """(N, size, size, 3) uint8 RGB pictures of the upright wafers."""
     out = np.empty((len(wafers), size, size, 3), dtype=np.uint8)
     for i, wafer in enumerate(wafers):
-        out[i] = grid_to_square(wafer.display_grid() if isinstance(wafer, WaferMap) else wafer, size)
+        out[i] = grid_to_square(_grid(wafer), size)
     return out
 
 
@@ -153,8 +157,7 @@ def line_pictures(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndar
     """
     shares = np.empty((2, len(wafers), size, size), dtype=np.float32)  # planes, so each channel is contiguous
     for i, wafer in enumerate(wafers):
-        grid = wafer.display_grid() if isinstance(wafer, WaferMap) else wafer
-        shares[:, i] = grid_shares(grid, size).transpose(2, 0, 1)
+        shares[:, i] = grid_shares(_grid(wafer), size).transpose(2, 0, 1)
     fail, wafer_share = shares
     line = line_contrast(fail)  # then gain, wafer share and offset in place, in the order training used
     line *= np.float32(LINE_GAIN)
@@ -163,7 +166,10 @@ def line_pictures(wafers: Sequence[WaferMap | np.ndarray], size: int) -> np.ndar
     return np.stack([fail, wafer_share, line], axis=-1)
 
 
-PIXEL_ENCODINGS = ("rgb", "fail-wafer-line")
+# name -> what a model card says of it; the names are also the `--pixels` choices
+PIXEL_ENCODINGS = {"rgb": "the map drawn in colour (white off-wafer, green pass, red fail)",
+                   "fail-wafer-line": "three channels per pixel, the share of failing dies, the share of wafer, and "
+                                      "how much denser fails run along a short line through it than around it"}
 PIXEL_ENCODING_FILE = "wafer_pixels.json"  # {"encoding": ...} in a model folder; absent: "rgb"
 
 

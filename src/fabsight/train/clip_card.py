@@ -9,6 +9,7 @@ from typing import Any
 
 from fabsight.evaluate.harness import machine_description
 from fabsight.models.dual_encoder import DualEncoder
+from fabsight.models.wafer_pixels import PIXEL_ENCODINGS
 from fabsight.tasks.zero_shot import CLASS_VIEWS
 from fabsight.train.clip_eval import defect_only_scores, mixture_scores, single_label_scores
 from fabsight.train.wafer_data import WaferSet
@@ -40,11 +41,6 @@ def _recalls(scores: dict[str, Any]) -> str:
     return ", ".join(f"{c['label']} {c['recall']:.2f}" for c in scores["per_class"])
 
 
-_PIXELS = {"rgb": "the map drawn in colour (white off-wafer, green pass, red fail)",
-           "fail-wafer-line": "three channels per pixel, the share of failing dies, the share of wafer, and how much "
-                              "denser fails run along a short line through it than around it"}
-
-
 def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, Any], command: str) -> Path:
     family = record.get("options", {}).get("family", "clip")
     lines = [
@@ -68,7 +64,7 @@ def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, An
             "", f"Per-class recall on real maps (9 classes): {_recalls(metrics['real_nine_classes'])}.",
             "", f"Per-class recall on real maps (8 defects): {_recalls(metrics['real_eight_defects'])}.",
         ]
-    lines += ["", f"Pixels: {_PIXELS[record.get('options', {}).get('pixels', 'rgb')]} (`wafer_pixels.json`).",
+    lines += ["", f"Pixels: {PIXEL_ENCODINGS[record.get('options', {}).get('pixels', 'rgb')]} (`wafer_pixels.json`).",
               "", f"Image vectors: the mean of {CLASS_VIEWS} turned and mirrored views of each map, as `fabsight "
               "classify` uses for the pattern classes. Confidences: softmax over the labels with a temperature fitted "
               "on separate held-out synthetic maps (`calibration.json`); ECE with 15 equal-width bins.", ""]

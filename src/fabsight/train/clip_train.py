@@ -57,7 +57,7 @@ class ClipTrainOptions:
     image_size: int = option("model input size in pixels (a multiple of --patch-size)", 48)
     patch_size: int = option("side of the image patches the vision transformer reads, in pixels", 8)
     pixels: str = option("how maps become pixels: 'fail-wafer-line' adds a channel where fails run in lines; "
-                         "'rgb' is the map in colour", "fail-wafer-line", choices=PIXEL_ENCODINGS)
+                         "'rgb' is the map in colour", "fail-wafer-line", choices=tuple(PIXEL_ENCODINGS))
     width: int = option("transformer width of both encoders", 128)
     layers: int = option("transformer layers of each encoder", 3)
     vocab_size: int = option("tokenizer vocabulary size", 2048)
