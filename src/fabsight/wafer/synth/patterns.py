@@ -292,9 +292,9 @@ def near_full(geo: Geometry, rng: np.random.Generator) -> Layer:
 
 
 def random_fails(geo: Geometry, rng: np.random.Generator) -> Layer:
-    """Dense failures all over: independent, clumpy, or in streaks along rows or columns."""
+    """Dense failures all over: independent, clumpy, in streaks or every few rows or columns; rarely even."""
     density = rng.uniform(0.2, 0.62)
-    variant = str(rng.choice(["uniform", "clumpy", "streaky"], p=[0.45, 0.35, 0.2]))
+    variant = str(rng.choice(["uniform", "clumpy", "streaky", "periodic"], p=[0.4, 0.3, 0.2, 0.1]))
     prob = np.full(geo.shape, density, dtype=np.float32)
     params: dict = {"variant": variant}
     if variant == "clumpy":
@@ -304,12 +304,39 @@ def random_fails(geo: Geometry, rng: np.random.Generator) -> Layer:
         horizontal = rng.random() < 0.6
         prob = prob + rng.uniform(0.3, 0.5) * smooth_noise(geo.shape, rng, (short, long) if horizontal else (long, short))
         params["streaks"] = "rows" if horizontal else "columns"
+    elif variant == "periodic":  # every 2nd to 4th row or column fails more (a tester or probe-card rhythm)
+        period, along_rows = int(rng.integers(2, 5)), rng.random() < 0.5
+        index = np.arange(geo.shape[0] if along_rows else geo.shape[1]) % period == rng.integers(period)
+        stripes = index[:, None] if along_rows else index[None, :]
+        prob = prob + rng.uniform(0.2, 0.4) * (np.broadcast_to(stripes, geo.shape) - stripes.mean())
+        params["stripes"] = {"every": period, "along": "rows" if along_rows else "columns"}
     gradient = rng.uniform(0.0, 0.15)  # a gentle tilt of the density across the wafer
     a = rng.uniform(0, 2 * np.pi)
     prob = prob + gradient * (geo.x * np.cos(a) + geo.y * np.sin(a))
-    if rng.random() < 0.5:  # often a little denser mid-wafer
-        prob = prob + rng.uniform(0.0, 0.25) * np.exp(-(geo.rho / 0.4) ** 2)
+    prob, params["radial"] = _radial_swing(geo, rng, prob)
     return _layer("Random", geo, prob, geo.on.copy(), params)
+
+
+def _radial_swing(geo: Geometry, rng: np.random.Generator, prob: np.ndarray) -> tuple[np.ndarray, str]:
+    """Move density between the middle and the rim, as most real Random maps do (a dense disc, rim or band).
+
+    Real WM-811K Random maps: their five radial rings' fail rates differ by 0.25 (median; 0.43 at p90),
+    and only a fifth are flat; the share of failing dies stays, only its place moves.
+    """
+    shape = str(rng.choice(["flat", "disc", "rim", "band"], p=[0.25, 0.35, 0.15, 0.25]))
+    edge = rng.uniform(0.35, 0.8)
+    soft = rng.uniform(0.05, 0.2)
+    if shape == "flat":
+        return prob, shape
+    if shape == "disc":
+        swing = soft_inside(geo.rho / edge, soft)
+    elif shape == "rim":
+        swing = 1.0 - soft_inside(geo.rho / edge, soft)
+    else:
+        width = rng.uniform(0.15, 0.35)
+        swing = soft_inside(np.abs(geo.rho - edge) / width, soft)
+    swing = swing - swing[geo.on].mean()
+    return prob + rng.uniform(0.1, 0.45) * swing, shape
 
 
 def _trace(geo: Geometry, x0: float, y0: float, heading: float, length: float, curvature: float) -> np.ndarray:
