@@ -113,3 +113,38 @@ def test_background_runs_and_rim_like_real_wafers(none_rates):
         sizes = np.bincount(labels.ravel())[1:]
         pairs.append(np.mean(sizes >= 2) if count else 0.0)
     assert 0.02 < np.mean(pairs) < 0.4  # mostly single dies, some short runs
+
+
+def test_random_density_moves_across_the_wafer_as_on_real_random_maps():
+    """Most real Random maps have a denser disc, rim or band; the fail share stays about the same."""
+    swings, shares = {}, {}
+    for s in generate("random", n=N, seed=20):
+        p = s.truth["patterns"][0]
+        g, r = s.grid, polar(s.grid)
+        rings = [rate(g, (r >= lo) & (r < lo + 0.2)) for lo in np.arange(0.0, 1.0, 0.2)]
+        swings.setdefault(p["radial"], []).append(max(rings) - min(rings))
+        shares.setdefault(p["radial"], []).append(p["fails"] / p["dies"])
+    assert set(swings) > {"flat"}
+    moved = [v for k, vs in swings.items() if k != "flat" for v in vs]
+    assert np.median(moved) > np.median(swings["flat"]) + 0.05
+    assert abs(np.median([v for k, vs in shares.items() if k != "flat" for v in vs]) - np.median(shares["flat"])) < 0.12
+
+
+def test_periodic_random_fails_more_on_every_nth_row_or_column():
+    """Rows (or columns) a period apart fail alike, unlike those of the other Random maps."""
+    def phase_spread(grid, every, along):
+        fail, on = (grid == FAIL).astype(float), (grid != OFF).astype(float)
+        axis = 1 if along == "rows" else 0
+        lines = fail.sum(axis=axis) / np.maximum(on.sum(axis=axis), 1)  # fail rate of each row (or column)
+        by_phase = [lines[k::every].mean() for k in range(every)]
+        return max(by_phase) - min(by_phase)
+
+    periodic, others = [], []
+    for s in generate("random", n=3 * N, seed=21):
+        stripes = s.truth["patterns"][0].get("stripes")
+        if stripes:
+            periodic.append(phase_spread(s.grid, stripes["every"], stripes["along"]))
+        else:
+            others.extend(phase_spread(s.grid, every, along) for every in (2, 3, 4) for along in ("rows", "columns"))
+    assert len(periodic) >= 3
+    assert min(periodic) > 0.1 and np.median(periodic) > 2 * np.median(others)
