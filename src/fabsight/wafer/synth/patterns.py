@@ -308,7 +308,7 @@ def random_fails(geo: Geometry, rng: np.random.Generator) -> Layer:
         period, along_rows = int(rng.integers(2, 5)), rng.random() < 0.5
         index = np.arange(geo.shape[0] if along_rows else geo.shape[1]) % period == rng.integers(period)
         stripes = index[:, None] if along_rows else index[None, :]
-        prob = prob + rng.uniform(0.2, 0.4) * (np.broadcast_to(stripes, geo.shape) - stripes.mean())
+        prob = prob + rng.uniform(0.2, 0.4) * (stripes - stripes.mean())  # broadcasts over the other axis
         params["stripes"] = {"every": period, "along": "rows" if along_rows else "columns"}
     gradient = rng.uniform(0.0, 0.15)  # a gentle tilt of the density across the wafer
     a = rng.uniform(0, 2 * np.pi)
