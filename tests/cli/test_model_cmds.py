@@ -75,6 +75,12 @@ def test_train_probe_then_classify_with_it(model, tmp_path, capsys):
     code = main(["classify", str(data), "--model", model, "--probe", "other"])
     err = capsys.readouterr().err
     assert code == 2 and "no probe named 'other'" in err and "available: mine" in err
+    assert main(["train", "probe", "--data", str(data), "--labels-from", "truth", "--model", model, "--out", "by-hand",
+                 "--views", "1", "--l2", "0.5", "--prior", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "mean of 1 view(s) per map, no prior, l2 0.5 (given)" in out
+    code, doc, _ = run_json(["classify", str(data), "--model", model, "--probe", "by-hand"], capsys)
+    assert code == 0 and doc["views"] == 1 and doc["probe"] == "by-hand"
 
 
 def test_unknown_model_lists_the_shipped_ones_and_never_downloads(maps, capsys):

@@ -10,7 +10,7 @@ from fabsight.models.dual_encoder import load_dual_encoder
 from fabsight.models.probes import load_probe
 from fabsight.tasks.classify import ClassifyOptions, classify_files
 from fabsight.train.probe import ProbeTrainOptions, train_probe
-from fabsight.train.probe_fit import accuracy, fit_head, stratified_split
+from fabsight.train.probe_fit import FALLBACK_L2, L2_GRID, Head, accuracy, choose_l2, fit_head, stratified_split
 from fabsight.wafer.npz import save_npz
 from fabsight.wafer.synth import generate
 
@@ -52,6 +52,39 @@ def test_the_head_learns_separable_classes_and_applies_to_raw_vectors():
     assert accuracy(head, x[held], y[held]) > 0.95
 
 
+def _clusters(n: int, seed: int, noise: float):
+    """Unit vectors around three fixed class centres (the same in every draw), and their classes."""
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(0).normal(size=(3, 16))
+    y = np.arange(n) % 3
+    x = centres[y] + noise * rng.normal(size=(n, 16))
+    return x / np.linalg.norm(x, axis=1, keepdims=True), y, centres / np.linalg.norm(centres, axis=1, keepdims=True)
+
+
+def _prior(directions: np.ndarray) -> Head:
+    return Head((10 * directions).astype(np.float32), np.zeros(len(directions), np.float32))
+
+
+def test_a_strong_pull_keeps_the_head_at_its_prior_and_a_weak_one_fits_the_labels():
+    x, y, centres = _clusters(60, seed=1, noise=0.3)
+    wrong = _prior(centres[[1, 2, 0]])  # every class pointed at the next one's centre
+    held = fit_head(x, y, 3, l2=1e4, prior=wrong)
+    assert np.allclose(held.weight, wrong.weight, atol=0.05)
+    assert accuracy(held, x, y) < 0.1  # it still answers as the wrong prior does
+    assert accuracy(fit_head(x, y, 3, l2=1e-3, prior=wrong), x, y) > 0.95
+
+
+def test_cross_validation_trusts_a_good_prior_and_overrules_a_bad_one():
+    x, y, centres = _clusters(30, seed=3, noise=2.0)  # few, noisy maps
+    good, bad = _prior(centres), _prior(centres[[1, 2, 0]])
+    assert choose_l2(x, y, 3, good) == max(L2_GRID)
+    assert choose_l2(x, y, 3, bad) <= 0.01
+    test_x, test_y, _ = _clusters(600, seed=99, noise=2.0)
+    pulled = fit_head(x, y, 3, choose_l2(x, y, 3, good), prior=good)
+    assert accuracy(pulled, test_x, test_y) > accuracy(fit_head(x, y, 3), test_x, test_y) + 0.05
+    assert choose_l2(x[:4], y[:4], 3, good) == FALLBACK_L2  # one map of a class: nothing to cross-validate
+
+
 def test_a_probe_is_saved_inside_a_model_given_by_path_and_used_by_classify(model, labelled):
     summary = train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "truth")], labels_from="truth",
                                             out="fab1"))
@@ -62,12 +95,15 @@ def test_a_probe_is_saved_inside_a_model_given_by_path_and_used_by_classify(mode
     assert info["model"] == str(model) and len(info["model_sha256"]) == 64
     assert info["train_maps"] == 24 and info["held_out_maps"] == 6
     assert 0 <= info["held_out_accuracy"] <= 1 and info["train_accuracy"] > 0.5 and "created" in info
+    assert info["views"] == 8 and info["prior"] == "zero-shot"
+    assert info["l2"] in L2_GRID and info["l2_from"] == "cross-validation"
 
     encoder = load_dual_encoder(str(model))
     result = classify_files([labelled / "truth"], ClassifyOptions(model=str(model), probe="fab1"), encoder=encoder)
     assert result["method"] == "probe" and result["labels"] == info["labels"] and len(result["results"]) == 24
+    assert result["views"] == 8  # the probe's own, as it was fitted
     probe = load_probe(encoder, "fab1")
-    vectors = encoder.embed_wafers([s.wafer for spec in SPECS for s in generate(spec, n=8, seed=1)])
+    vectors = encoder.embed_wafers([s.wafer for spec in SPECS for s in generate(spec, n=8, seed=1)], views=8)
     expected = probe.probabilities(vectors)
     for row, p in zip(result["results"], expected):
         assert row["scores"] == {label: pytest.approx(float(v), abs=1e-4) for label, v in zip(probe.labels, p)}
@@ -114,3 +150,26 @@ def test_one_class_is_not_enough(model, labelled):
     with pytest.raises(FabsightError, match="at least two classes"):
         train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "truth" / "000.npz")],
                                       labels_from="truth", out="one"))
+
+
+def test_a_probe_fitted_before_views_were_recorded_uses_one_view(model, labelled):
+    train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "stack.npz")], out="old", views=1))
+    info_file = model / "probes" / "old" / "probe.json"
+    info = json.loads(info_file.read_text())
+    assert info["views"] == 1
+    del info["views"]
+    info_file.write_text(json.dumps(info))
+    result = classify_files([labelled / "stack.npz"], ClassifyOptions(model=str(model), probe="old"))
+    assert result["views"] == 1
+    info_file.write_text(json.dumps({**info, "views": 9}))
+    with pytest.raises(FabsightError, match="views must be a whole number from 1 to 8, not 9"):
+        classify_files([labelled / "stack.npz"], ClassifyOptions(model=str(model), probe="old"))
+
+
+def test_labels_that_cannot_be_prompts_fit_without_a_prior(model, labelled, tmp_path):
+    rows = ["source,wafer_id,label"] + [f"{i:03d}.npz,,{'big' if i < 12 else 'BIG'}" for i in range(24)]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    with pytest.warns(UserWarning, match="no zero-shot prior.*duplicate labels"):
+        summary = train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "truth")], labels_from="csv",
+                                                labels_csv=str(tmp_path / "labels.csv"), out="cased"))
+    assert summary["prior"] == "none" and summary["class_counts"] == {"BIG": 12, "big": 12}

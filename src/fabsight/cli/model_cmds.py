@@ -117,6 +117,9 @@ def show_train_probe(result: dict) -> None:
             if result["held_out_accuracy"] is not None else "no maps held out")
     message(f"probe {result['name']!r} for {result['model']} saved to {result['folder']}: {result['train_maps']} "
             f"maps, training accuracy {percent(result['train_accuracy'])}, {held}")
+    prior = "pulled toward the zero-shot classifier" if result["prior"] == "zero-shot" else "no prior"
+    message(f"fitted on the mean of {result['views']} view(s) per map, {prior}, l2 {result['l2']:g} "
+            f"({'given' if result['l2_from'] == 'given' else 'by cross-validation'})")
     message(f"use it with: fabsight classify PATH... --model {result['model']} --probe {result['name']}")
 
 

@@ -31,6 +31,7 @@ from fabsight.errors import FabsightError
 from fabsight.files import atomic_write, ensure_folder
 from fabsight.models import registry
 from fabsight.models.dual_encoder import DualEncoder
+from fabsight.models.wafer_pixels import SYMMETRIES
 
 HOME_ENV = "FABSIGHT_HOME"
 HEAD_FILE = "head.safetensors"
@@ -99,6 +100,11 @@ class Probe:
     bias: np.ndarray  # (L,)
     info: dict[str, Any]
 
+    @property
+    def views(self) -> int:
+        """Symmetric views averaged per wafer when it was fitted (1 for probes from before views were recorded)."""
+        return int(self.info.get("views", 1))
+
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         """(N, L) softmax of the head over (N, dim) image vectors."""
         logits = vectors @ self.weight.T + self.bias  # (N, L)
@@ -162,6 +168,9 @@ def load_probe(encoder: DualEncoder, name: str) -> Probe:
             f"{str(info.get('model_sha256'))[:12]}), not on {encoder.name!r} ({fingerprint[:12]}): its scores would "
             f"mean nothing here. Fit one for this model with `fabsight train probe --model {encoder.name} ...`",
             folder)
+    views = info.get("views", 1)
+    if not isinstance(views, int) or not 1 <= views <= SYMMETRIES:
+        raise FabsightError(f"probe views must be a whole number from 1 to {SYMMETRIES}, not {views!r}", folder)
     if weight.shape != (len(labels), encoder.dim) or bias.shape != (len(labels),):
         raise FabsightError(f"probe head has shape {weight.shape} for {len(labels)} labels; model {encoder.name!r} "
                             f"makes {encoder.dim}-d vectors", folder)

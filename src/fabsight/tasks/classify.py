@@ -35,7 +35,8 @@ class ClassifyOptions(ModelOptions, ZeroShotOptions, BatchOptions):
                                None, metavar="NAME")
     views: int | None = option("average each wafer's vector over N of its 8 turned and mirrored views (1 to 8; "
                                "N times the compute): default 8 when every label is a pattern class or its "
-                               "synonym, 1 for labels of your own (they may name a side) and for probes",
+                               "synonym, 1 for labels of your own (they may name a side); a probe's own (what "
+                               "it was fitted with)",
                                None, metavar="N")
 
     def __post_init__(self) -> None:
@@ -44,8 +45,8 @@ class ClassifyOptions(ModelOptions, ZeroShotOptions, BatchOptions):
             check_views(self.views)  # before any file is read
 
 
-def scorer(encoder: DualEncoder, options: ClassifyOptions) -> tuple[tuple[str, ...], Scorer, str]:
-    """The labels, a function from image vectors to scores, and the method's name."""
+def scorer(encoder: DualEncoder, options: ClassifyOptions) -> tuple[tuple[str, ...], Scorer, str, int]:
+    """The labels, a function from image vectors to scores, the method's name, and the views it expects."""
     if options.probe is not None:
         if options.labels is not None:
             raise FabsightError("--labels and --probe do not go together: a probe answers with the labels it was "
@@ -55,17 +56,18 @@ def scorer(encoder: DualEncoder, options: ClassifyOptions) -> tuple[tuple[str, .
         def by_probe(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             p = probe.probabilities(vectors)
             return p, p  # one softmax: a label is "present" when its own share passes the threshold
-        return probe.labels, by_probe, "probe"
+        return probe.labels, by_probe, "probe", probe.views
     label_set = encode_labels(encoder, PATTERN_NAMES if options.labels is None else options.labels)
-    return label_set.labels, lambda vectors: label_probabilities(encoder, vectors, label_set), "zero-shot"
+    return (label_set.labels, lambda vectors: label_probabilities(encoder, vectors, label_set), "zero-shot",
+            default_views(label_set.labels))
 
 
 def classify_files(paths: Sequence[str | Path], options: ClassifyOptions = ClassifyOptions(),
                    load: LoadOptions | None = None, encoder: DualEncoder | None = None) -> dict[str, Any]:
     """One result per wafer: {"model", "method", "probe", "labels", "views", "results", "errors"} (JSON-ready)."""
     encoder = encoder or load_dual_encoder(options.model, options.runtime)
-    labels, score, method = scorer(encoder, options)
-    views = options.views or (1 if method == "probe" else default_views(labels))  # probes are fitted on one view
+    labels, score, method, views = scorer(encoder, options)
+    views = options.views or views
     results: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for batch in embedded_batches(encoder, paths, load or LoadOptions(), options.batch_size, errors, views):
