@@ -68,9 +68,9 @@ def _prior(directions: np.ndarray) -> Head:
 def test_a_strong_pull_keeps_the_head_at_its_prior_and_a_weak_one_fits_the_labels():
     x, y, centres = _clusters(60, seed=1, noise=0.3)
     wrong = _prior(centres[[1, 2, 0]])  # every class pointed at the next one's centre
-    held = fit_head(x, y, 3, l2=1e4, prior=wrong)
-    assert np.allclose(held.weight, wrong.weight, atol=0.05)
-    assert accuracy(held, x, y) < 0.1  # it still answers as the wrong prior does
+    pinned = fit_head(x, y, 3, l2=1e4, prior=wrong)
+    assert np.allclose(pinned.weight, wrong.weight, atol=0.05)
+    assert accuracy(pinned, x, y) < 0.1  # it still answers as the wrong prior does
     assert accuracy(fit_head(x, y, 3, l2=1e-3, prior=wrong), x, y) > 0.95
 
 
