@@ -98,7 +98,7 @@ def main() -> None:
                            ["labelled per class", "labelled maps", "test maps", *METHODS],
                            formats={name: "{}" for name in METHODS})
     for per_class in args.per_class:
-        runs = [(draw(y, lots, per_class, seed)) for seed in range(args.draws)]
+        runs = [draw(y, lots, per_class, seed) for seed in range(args.draws)]
         scores = [accuracies(vectors, y, prior, labelled, test) for labelled, test in runs]
         table.add_row({"labelled per class": per_class, "labelled maps": len(runs[0][0]),
                        "test maps": round(float(np.mean([len(test) for _, test in runs]))),

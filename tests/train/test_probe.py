@@ -173,3 +173,16 @@ def test_labels_that_cannot_be_prompts_fit_without_a_prior(model, labelled, tmp_
         summary = train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "truth")], labels_from="csv",
                                                 labels_csv=str(tmp_path / "labels.csv"), out="cased"))
     assert summary["prior"] == "none" and summary["class_counts"] == {"BIG": 12, "big": 12}
+
+
+def test_the_zero_shot_prior_gives_the_same_scores_as_zero_shot_classification(model):
+    from fabsight.tasks.zero_shot import encode_labels, label_probabilities
+    from fabsight.train.probe import zero_shot_head
+
+    encoder = load_dual_encoder(str(model))
+    labels = ["Center", "Edge-Ring", "Scratch"]
+    vectors = encoder.embed_wafers([s.wafer for s in generate("center", n=4, seed=2)])
+    expected, _ = label_probabilities(encoder, vectors, encode_labels(encoder, labels))
+    logits = zero_shot_head(encoder, labels).logits(vectors)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(p / p.sum(axis=1, keepdims=True), expected, atol=1e-5)

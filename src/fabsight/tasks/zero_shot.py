@@ -85,6 +85,16 @@ def label_logits(encoder: DualEncoder, image_vectors: np.ndarray, label_set: Lab
     return scale * image_vectors @ label_set.vectors.T + bias
 
 
+def softmax_weights(encoder: DualEncoder, label_set: LabelSet) -> np.ndarray:
+    """(L, dim) W with softmax(vectors @ W.T) equal to `label_probabilities`' calibrated softmax.
+
+    The logits' bias is the same for every label, so it cancels in the softmax;
+    a fitted probe starts from this linear map (`fabsight.train.probe`).
+    """
+    scale, _ = encoder.logit_scale_and_bias()
+    return scale / encoder.calibration.get("temperature", 1.0) * label_set.vectors
+
+
 def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
     z = logits / temperature
     z = z - z.max(axis=1, keepdims=True)

@@ -45,7 +45,7 @@ from fabsight.models.probes import INFO_FILE, model_fingerprint, probe_folder, s
 from fabsight.models.wafer_pixels import check_views
 from fabsight.options import option
 from fabsight.tasks.embed import BatchOptions, embedded_batches
-from fabsight.tasks.zero_shot import CLASS_VIEWS, encode_labels
+from fabsight.tasks.zero_shot import CLASS_VIEWS, encode_labels, softmax_weights
 from fabsight.train.probe_fit import L2_GRID, Head, accuracy, choose_l2, fit_head, stratified_split
 from fabsight.wafer.map import WaferMap
 from fabsight.wafer.readers import LoadOptions
@@ -165,9 +165,7 @@ def zero_shot_head(encoder, labels: list[str]) -> Head | None:
         warnings.warn(f"no zero-shot prior for these labels ({exc}); the head starts from nothing",
                       FabsightWarning, stacklevel=3)
         return None
-    scale, _ = encoder.logit_scale_and_bias()  # the bias is the same for every label: it cancels in the softmax
-    weight = scale / encoder.calibration.get("temperature", 1.0) * label_set.vectors  # (L, dim)
-    return Head(weight.astype(np.float32), np.zeros(len(labels), np.float32))
+    return Head(softmax_weights(encoder, label_set).astype(np.float32), np.zeros(len(labels), np.float32))
 
 
 def fit_probe_head(vectors: np.ndarray, y: np.ndarray, classes: int, prior: Head | None,
