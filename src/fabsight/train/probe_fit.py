@@ -23,6 +23,12 @@ L2_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # penalties `choose_l2` tries, weakest 
 FALLBACK_L2 = 1e-1  # when some class has too few maps to cross-validate
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """(N, L) log-probabilities of the softmax over each row, computed without overflow; `logits` is changed."""
+    logits -= logits.max(axis=1, keepdims=True)
+    return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+
+
 @dataclass(frozen=True)
 class Head:
     weight: np.ndarray  # (L, dim)
@@ -36,9 +42,7 @@ class Head:
 
     def log_loss(self, x: np.ndarray, y: np.ndarray) -> float:
         """Mean cross-entropy of the softmax over `logits` against class indices `y`."""
-        logits = self.logits(x).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        log_p = log_softmax(self.logits(x).astype(np.float64))
         return float(-log_p[np.arange(len(y)), y].mean())
 
 
@@ -68,9 +72,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-3, max_i
 
     def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = theta[:classes * dim].reshape(classes, dim), theta[classes * dim:]
-        logits = z @ w.T + b  # (N, L)
-        logits -= logits.max(axis=1, keepdims=True)
-        log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        log_p = log_softmax(z @ w.T + b)  # (N, L)
         pull = w - w0
         loss = -(onehot * log_p).sum() / n + 0.5 * l2 * (pull * pull).sum()
         residual = (np.exp(log_p) - onehot) / n  # (N, L)
