@@ -34,7 +34,7 @@ import numpy as np
 from fabsight.evaluate.harness import BenchmarkTable
 from fabsight.models.dual_encoder import DualEncoder, load_dual_encoder
 from fabsight.models.loading import projected
-from fabsight.models.onnx_vision import RUNTIMES
+from fabsight.models.onnx_towers import RUNTIMES
 from fabsight.tasks.zero_shot import CLASS_VIEWS
 from fabsight.wafer.map import WaferMap
 from fabsight.wafer.synth import generate_grids
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--against", default=None, help="another model to time embed_wafers on, interleaved")
-    parser.add_argument("--runtime", default="auto", choices=RUNTIMES, help="what runs the image encoder")
+    parser.add_argument("--runtime", default="auto", choices=RUNTIMES, help="what runs the encoders")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
@@ -122,11 +122,10 @@ def main() -> None:
     table.add_ratio("maps/s", baseline=0, name="x naive")
 
     # Where the batched time goes: pixels (no model) and the forward pass alone, each once.
-    pixel_wall, _ = timed(lambda: [encoder.wafer_tensor(wafers[i:i + args.batch_size])
+    pixel_wall, _ = timed(lambda: [encoder.wafer_pixels(wafers[i:i + args.batch_size])
                                    for i in range(0, len(wafers), args.batch_size)])
-    pixels = [encoder.wafer_tensor(wafers[i:i + args.batch_size]) for i in range(0, len(wafers), args.batch_size)]
-    with torch.inference_mode():
-        forward_wall, _ = timed(lambda: [encoder.image_features(p) for p in pixels])
+    pixels = [encoder.wafer_pixels(wafers[i:i + args.batch_size]) for i in range(0, len(wafers), args.batch_size)]
+    forward_wall, _ = timed(lambda: [encoder.image_features(p) for p in pixels])
     table.note(f"Batched path split: pixels {len(wafers) / pixel_wall:,.0f} maps/s, model forward ({runtime}) "
                f"{len(wafers) / forward_wall:,.0f} maps/s.")
     table.note(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); image size {encoder.image_size}; "

@@ -142,12 +142,15 @@ def test_a_wafer_smaller_than_the_picture_keeps_its_fail_share():
 
 
 def test_tokens_are_what_the_tokenizer_itself_gives(tiny_dual_encoder_folder):
+    from transformers import AutoTokenizer
+
     encoder = load_dual_encoder(str(tiny_dual_encoder_folder))
     texts = ["edge ring", "a scratch from the upper left to the centre of the wafer " * 3, "none", "donut of fails"]
     with pytest.warns(FabsightWarning, match="1 text"):
         ours = encoder.tokenize(texts)
-    theirs = encoder.tokenizer(texts, padding="max_length" if encoder.pad_to_max else True, truncation=True,
-                               max_length=encoder.max_text_tokens, return_tensors="pt")
+    theirs = AutoTokenizer.from_pretrained(tiny_dual_encoder_folder)(
+        texts, padding="max_length" if encoder.pad_to_max else True, truncation=True,
+        max_length=encoder.max_text_tokens, return_tensors="pt")
     assert ours["input_ids"].tolist() == theirs["input_ids"].tolist()
     assert ours["attention_mask"].tolist() == theirs["attention_mask"].tolist()
 
@@ -167,7 +170,7 @@ def test_a_model_trained_here_is_fed_at_inference_the_pixels_it_was_trained_on(t
     encoder = load_dual_encoder(str(tiny_dual_encoder_folder))  # CLIP and SigLIP, saved by save_dual_encoder
     wafers = random_wafers(3, seed=4)
     assert encoder.pixel_encoding == ("rgb" if encoder.model_type == "clip" else "fail-wafer-line")
-    np.testing.assert_array_equal(encoder.wafer_tensor(wafers).numpy(),
+    np.testing.assert_array_equal(encoder.wafer_pixels(wafers),
                                   pixels([w.display_grid() for w in wafers], encoder.image_size,
                                          encoder.pixel_encoding).numpy())
 

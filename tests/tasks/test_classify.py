@@ -38,12 +38,12 @@ def test_ten_thousand_labels_run_the_text_encoder_once_per_batch_of_prompts_not_
         siglip, wafer_files, monkeypatch):
     labels = [f"pattern number {i}" for i in range(10_000)]
     calls = []
-    real = siglip.model.get_text_features
+    real = siglip.text_features
 
-    def counting(**kwargs):
-        calls.append(kwargs["input_ids"].shape[0])
-        return real(**kwargs)
-    monkeypatch.setattr(siglip.model, "get_text_features", counting)
+    def counting(tokens):
+        calls.append(tokens["input_ids"].shape[0])
+        return real(tokens)
+    monkeypatch.setattr(siglip, "text_features", counting)
     result = classify_files([wafer_files(6)], ClassifyOptions(labels=labels, batch_size=1), encoder=siglip)
     prompts = len(labels) * len(TEMPLATES)
     assert len(calls) == math.ceil(prompts / 512) and sum(calls) == prompts  # batches of prompts, once in all

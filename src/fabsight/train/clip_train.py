@@ -83,7 +83,7 @@ BENCHMARK_SEED = 2_000_003
 
 
 def pixels(grids: list[np.ndarray], size: int, encoding: str):
-    """Die grids -> (B, 3, S, S) normalised float tensor, as `DualEncoder.wafer_tensor` makes."""
+    """Die grids -> (B, 3, S, S) normalised float tensor, as `DualEncoder.wafer_pixels` makes."""
     import torch
 
     return torch.from_numpy(model_input(grids, size, PIXEL_MEAN, PIXEL_STD, encoding=encoding)).permute(0, 3, 1, 2)
