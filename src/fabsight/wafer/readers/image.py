@@ -97,7 +97,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import ndimage
 from scipy.stats import binom
 
 from fabsight.errors import FabsightWarning, InputError
@@ -239,6 +238,8 @@ def _area_groups(labels: np.ndarray, solid: np.ndarray, k: int, background: int 
 def _components(mask: np.ndarray, joined: np.ndarray) -> tuple[list[tuple[slice, slice]], float]:
     """Boxes of the `mask` pixels of each connected part of `joined` big enough to be a map (30% of
     the largest), and the share of all mask pixels they hold."""
+    from scipy import ndimage  # imported here: 0.5 s, which commands that never get here should not pay
+
     components, count = ndimage.label(joined, structure=np.ones((3, 3)))
     if count == 0:
         return [], 0.0
@@ -259,6 +260,8 @@ def panels(mask: np.ndarray, drawn: np.ndarray) -> list[tuple[slice, slice]]:
     when that breaks a map into pieces (dies parted by background-coloured
     gaps), map pixels within 2 * BRIDGE of each other form a panel instead.
     """
+    from scipy import ndimage  # imported here: 0.5 s, which commands that never get here should not pay
+
     chosen, held = _components(mask, drawn)
     if held < 0.8:
         chosen, _ = _components(mask, ndimage.maximum_filter(mask.view(np.uint8), size=2 * BRIDGE + 1) > 0)

@@ -11,7 +11,6 @@ module says what "stands out" means, measured on the final failing dies.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from fabsight.wafer.synth.patterns import Layer
 from fabsight.wafer.synth.shapes import Geometry
@@ -27,6 +26,8 @@ LOC_MAX_RIM_SHARE = 0.15
 
 def pattern_contrast(geo: Geometry, layer: Layer, failing: np.ndarray, others: np.ndarray) -> tuple[float, float]:
     """(contrast, excess dies) of one pattern against the dies around it that belong to no pattern (`others`)."""
+    from scipy import ndimage  # imported here: 0.5 s, which commands that never get here should not pay
+
     footprint = layer.footprint
     dies = int(np.count_nonzero(footprint))
     if dies == 0:
