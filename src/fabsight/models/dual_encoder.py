@@ -231,16 +231,17 @@ def load_dual_encoder(name_or_path: str = "wafer-clip", runtime: str = "auto") -
     if config.get("model_type") not in SUPPORTED:
         raise FabsightError(f"model type {config.get('model_type')!r} is not a dual encoder "
                             f"(supported: {', '.join(SUPPORTED)})", folder)
-    if runtime != "torch" and onnx_installed():
+    have_onnx = onnx_installed()
+    if runtime == "onnx" and not have_onnx:
+        raise FabsightError("--runtime onnx needs onnxruntime and onnx: pip install onnxruntime onnx (or use "
+                            "--runtime torch)")
+    if runtime != "torch" and have_onnx:
         cached = _from_cached_graphs(name_or_path, folder)
         if cached is not None:
             return cached
     encoder = _from_torch(name_or_path, folder)
-    if runtime == "torch" or (runtime == "auto" and not onnx_installed()):
+    if runtime == "torch" or not have_onnx:
         return encoder
-    if runtime == "onnx" and not onnx_installed():
-        raise FabsightError("--runtime onnx needs onnxruntime and onnx: pip install onnxruntime onnx (or use "
-                            "--runtime torch)")
     try:
         encoder.image_tower, encoder.text_tower = _export_towers(encoder)
     except FabsightError as error:
@@ -276,7 +277,7 @@ def _export_towers(encoder: DualEncoder) -> tuple[Any, Any]:
     fingerprint = encoder.fingerprint()
     size = encoder.image_size
     image = onnx_tower("image", encoder.model, fingerprint, {"pixel_values": np.zeros((2, 3, size, size), np.float32)})
-    example = encoder._pad(encoder.tokens.ids(["a wafer map", "an edge ring pattern of failing dies"]))
+    example = encoder.tokenize(["a wafer map", "an edge ring pattern of failing dies"])
     if encoder.pad_to_max:  # SigLIP's text tower takes no mask (`text_features`)
         del example["attention_mask"]
     text = onnx_tower("text", encoder.model, fingerprint, example)
