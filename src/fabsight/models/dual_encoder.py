@@ -235,13 +235,13 @@ def load_dual_encoder(name_or_path: str = "wafer-clip", runtime: str = "auto") -
     if runtime == "onnx" and not have_onnx:
         raise FabsightError("--runtime onnx needs onnxruntime and onnx: pip install onnxruntime onnx (or use "
                             "--runtime torch)")
-    if runtime != "torch" and have_onnx:
-        cached = _from_cached_graphs(name_or_path, folder)
-        if cached is not None:
-            return cached
-    encoder = _from_torch(name_or_path, folder)
     if runtime == "torch" or not have_onnx:
-        return encoder
+        return _from_torch(name_or_path, folder)
+    fingerprint = weights_fingerprint(folder)  # once: the cached load and the export both name files by it
+    cached = _from_cached_graphs(name_or_path, folder, fingerprint)
+    if cached is not None:
+        return cached
+    encoder = _from_torch(name_or_path, folder, fingerprint)
     try:
         encoder.image_tower, encoder.text_tower = _export_towers(encoder)
     except FabsightError as error:
@@ -251,7 +251,7 @@ def load_dual_encoder(name_or_path: str = "wafer-clip", runtime: str = "auto") -
     return encoder
 
 
-def _from_torch(name: str, folder: Path) -> DualEncoder:
+def _from_torch(name: str, folder: Path, fingerprint: str | None = None) -> DualEncoder:
     """Load with transformers: the model, its tokenizer and image processor."""
     from transformers import AutoTokenizer
 
@@ -269,7 +269,7 @@ def _from_torch(name: str, folder: Path) -> DualEncoder:
         std=np.asarray(getattr(processor, "image_std", None) or [0.5] * 3, np.float32),
         max_text_tokens=int(config.text_config.max_position_embeddings), pad_to_max=config.model_type == "siglip",
         logit_scale=scale, logit_bias=bias, calibration=_calibration(folder), has_image_processor=processor is not None,
-        pixel_encoding=_pixel_encoding(folder), _model=model, _image_processor=processor)
+        pixel_encoding=_pixel_encoding(folder), _model=model, _image_processor=processor, _fingerprint=fingerprint)
 
 
 def _export_towers(encoder: DualEncoder) -> tuple[Any, Any]:
@@ -290,12 +290,11 @@ def _export_towers(encoder: DualEncoder) -> tuple[Any, Any]:
     return image, text
 
 
-def _from_cached_graphs(name: str, folder: Path) -> DualEncoder | None:
+def _from_cached_graphs(name: str, folder: Path, fingerprint: str) -> DualEncoder | None:
     """Load from the cached graphs and manifest alone (no torch, no transformers); None if they cannot serve.
 
     None sends the load the full way, which exports again whatever is missing or damaged, and says so.
     """
-    fingerprint = weights_fingerprint(folder)
     manifest = read_manifest(fingerprint)
     try:
         settings = manifest["tokens"] if manifest else {}

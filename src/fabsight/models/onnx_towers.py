@@ -69,10 +69,12 @@ class OnnxTower:
     session: Any  # onnxruntime.InferenceSession
     path: Path
 
+    def __post_init__(self) -> None:
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
     def __call__(self, **inputs: np.ndarray) -> np.ndarray:
         """Named inputs (the graph's own; others are ignored) -> (N, dim) features, as the torch model gives."""
-        names = [i.name for i in self.session.get_inputs()]
-        feed = {name: np.ascontiguousarray(inputs[name]) for name in names}  # wafer pixels arrive channels-last
+        feed = {name: np.ascontiguousarray(inputs[name]) for name in self.input_names}  # pixels come channels-last
         return self.session.run(None, feed)[0]
 
 

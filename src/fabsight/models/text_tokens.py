@@ -92,13 +92,13 @@ def fast_token_settings(tokenizer: Any, folder: Path, max_tokens: int) -> dict[s
     for the tokenizer file with `digest` under these `libraries`.
     """
     path = folder / TOKENIZER_FILE
-    settings = {"matches": False, "pad_id": HFTokenIds(tokenizer).pad_id, "left": HFTokenIds(tokenizer).left,
+    hf = HFTokenIds(tokenizer)
+    settings = {"matches": False, "pad_id": hf.pad_id, "left": hf.left,
                 "truncation_side": getattr(tokenizer, "truncation_side", "right")}
     if not path.exists():
         return settings
     try:
         fast = FastTokenIds(path, settings["pad_id"], settings["left"], settings["truncation_side"])
-        hf = HFTokenIds(tokenizer)
         matches = (fast.ids(PROBE_TEXTS) == hf.ids(PROBE_TEXTS)
                    and fast.truncated(PROBE_TEXTS, max_tokens) == hf.truncated(PROBE_TEXTS, max_tokens))
     except Exception:  # noqa: BLE001 - a file `tokenizers` cannot read just keeps the transformers tokenizer
