@@ -105,6 +105,7 @@ def test_a_tiny_training_run_saves_a_loadable_model(tmp_path):
     assert json.loads((tmp_path / "m" / "config.json").read_text())["vision_config"]["patch_size"] == 4
     assert len(record["history"]) >= 2 and all(np.isfinite(h["loss"]) for h in record["history"])
     assert json.loads((tmp_path / "m" / "training.json").read_text())["options"]["steps"] == 3
+    assert set(record["median_step_seconds"]) == {"captions"} and record["median_step_seconds"]["captions"] > 0
     encoder = load_dual_encoder(str(tmp_path / "m"))
     assert encoder.pixel_encoding == "fail-wafer-line"  # the default, named in the folder for inference
     assert encoder.embed_wafers([s.wafer for s in generate("any", n=2, seed=0)]).shape == (2, 16)
@@ -128,6 +129,7 @@ def test_class_warmup_steps_train_without_descriptions(tmp_path, monkeypatch):
     # 3 descriptions per map for the tokenizer's corpus, then one batch of 8: only the last step reads descriptions.
     assert len(calls) == 3 * (24 + 8) + 8
     assert all(np.isfinite(h["loss"]) for h in record["history"])
+    assert set(record["median_step_seconds"]) == {"class prompts", "captions"}
 
 
 @pytest.mark.parametrize("changes, message", [({"class_warmup_steps": 5, "steps": 5}, "below --steps"),
@@ -163,7 +165,9 @@ def test_reuse_weights_recalibrates_and_rewrites_the_card_without_training(tmp_p
         build_wafer_clip(ClipBuildOptions(**tiny, reuse_weights=True), log=lambda _: None)
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == weights
     assert json.loads((tmp_path / "m" / "calibration.json").read_text())["views"] == 8
-    assert "synthetic, single pattern" in (tmp_path / "m" / "README.md").read_text()
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "synthetic, single pattern" in card
+    assert "median step" in card and "s with captions in 1 process(es)" in card  # how fast this machine ran it
     assert "Pixels: three channels per pixel, the share of failing dies" in (tmp_path / "m" / "README.md").read_text()
     with pytest.raises(InputError, match="no training.json"):
         build_wafer_clip(ClipBuildOptions(**{**tiny, "out": str(tmp_path / "empty"), "real": ""}, reuse_weights=True))

@@ -41,6 +41,14 @@ def _recalls(scores: dict[str, Any]) -> str:
     return ", ".join(f"{c['label']} {c['recall']:.2f}" for c in scores["per_class"])
 
 
+def _step_times(record: dict[str, Any]) -> str:
+    """'; median step ...' from the training record (the machine's speed varies: this says how fast it ran)."""
+    medians = record.get("median_step_seconds") or {}
+    parts = [f"{seconds:.2f} s with {kind}" for kind, seconds in medians.items()]
+    processes = record.get("options", {}).get("processes", 1)
+    return f"; median step {', '.join(parts)} in {processes} process(es)" if parts else ""
+
+
 def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, Any], command: str) -> Path:
     family = record.get("options", {}).get("family", "clip")
     lines = [
@@ -49,7 +57,8 @@ def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, An
         "own word-piece tokenizer), trained from scratch on fabsight's synthetic maps and descriptions only. It "
         "never saw a real wafer in training.", "",
         f"Rebuild: `{command}` (fixed seeds; {record.get('train_seconds', '?')} s of training on "
-        f"{machine_description()}).", "",
+        f"{machine_description()}{_step_times(record)}). Not bit for bit: `tokenizers` may split a few words "
+        "differently from run to run (huggingface/tokenizers#1794), so a rebuild differs as a retrain would.", "",
         f"Written {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. Options: `{json.dumps(record.get('options', {}))}`", "",
         "## Zero-shot quality", "",
         "| set | data | maps | accuracy (exact match for mixtures) | macro-F1 | ECE |", "|---|---|---:|---:|---:|---:|",
