@@ -205,10 +205,10 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
     log(f"drew {len(data)} training maps in {time.monotonic() - started:.0f} s")
     corpus = [describe(t, rng) for t in data.truths for _ in range(3)]
     tokenizer = train_tokenizer(corpus, vocab_size=options.vocab_size, max_length=32)
+    if options.processes == 1:  # torch's own thread count, as the user's environment sets it
+        return _train_steps(Shard(), options, data, tokenizer, rng, started, None, log)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     threads = max(1, cores // options.processes)
-    if options.processes == 1:
-        return _train_steps(Shard(), options, data, tokenizer, rng, started, threads, log)
     log(f"training in {options.processes} processes of {threads} thread(s) each")
     worker_log = log if _picklable(log) else None  # a lambda cannot reach the processes; they then use stderr
     run_in_processes(_train_steps, (options, data, tokenizer, rng, started, threads, worker_log), options.processes)
@@ -250,11 +250,12 @@ def _quiet(text: str) -> None:
 
 
 def _train_steps(shard: Shard, options: ClipTrainOptions, data, tokenizer, rng: np.random.Generator,
-                 started: float, threads: int, log) -> dict[str, Any]:
+                 started: float, threads: int | None, log) -> dict[str, Any]:
     """The optimiser steps of one process; process 0 saves the model. Every process draws the same batches."""
     import torch
 
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     log = log or _log_to_stderr
     if shard.rank:
         log = _quiet
