@@ -207,8 +207,7 @@ def train_clip(options: ClipTrainOptions, log=print) -> dict[str, Any]:
     tokenizer = train_tokenizer(corpus, vocab_size=options.vocab_size, max_length=32)
     if options.processes == 1:  # torch's own thread count, as the user's environment sets it
         return _train_steps(Shard(), options, data, tokenizer, rng, started, None, log)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, cores // options.processes)
+    threads = max(1, (os.cpu_count() or 1) // options.processes)
     log(f"training in {options.processes} processes of {threads} thread(s) each")
     worker_log = log if _picklable(log) else None  # a lambda cannot reach the processes; they then use stderr
     run_in_processes(_train_steps, (options, data, tokenizer, rng, started, threads, worker_log), options.processes)
@@ -256,9 +255,7 @@ def _train_steps(shard: Shard, options: ClipTrainOptions, data, tokenizer, rng: 
 
     if threads:
         torch.set_num_threads(threads)
-    log = log or _log_to_stderr
-    if shard.rank:
-        log = _quiet
+    log = _quiet if shard.rank else log or _log_to_stderr
     model = fresh_model(options, tokenizer)
     optimiser = torch.optim.AdamW(model.parameters(), lr=options.learning_rate, weight_decay=0.05)
     warmup = max(1, options.steps // 20)

@@ -53,8 +53,8 @@ class Shard:
         """Add up all processes' gradients in place; loss-only parameters count in process 0 alone."""
         if self.world == 1:
             return
-        import torch
         import torch.distributed as dist
+        from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
         params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
         missing = [name for name, p in params if p.grad is None]
@@ -64,12 +64,10 @@ class Shard:
             for name, p in params:
                 if name.startswith(loss_only_prefix):
                     p.grad.zero_()
-        flat = torch.cat([p.grad.reshape(-1) for _, p in params])  # one message instead of one per tensor
+        grads = [p.grad for _, p in params]
+        flat = parameters_to_vector(grads)  # one message instead of one per tensor
         dist.all_reduce(flat)
-        offset = 0
-        for _, p in params:
-            p.grad.copy_(flat[offset: offset + p.numel()].view_as(p.grad))
-            offset += p.numel()
+        vector_to_parameters(flat, grads)  # the sums back into the gradients (any tensors, not only parameters)
 
 
 def run_in_processes(worker, args: tuple, processes: int) -> None:
