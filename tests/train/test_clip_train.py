@@ -111,6 +111,21 @@ def test_a_tiny_training_run_saves_a_loadable_model(tmp_path):
     assert encoder.embed_wafers([s.wafer for s in generate("any", n=2, seed=0)]).shape == (2, 16)
 
 
+def test_the_documented_command_rebuilds_the_same_files_bit_for_bit(tmp_path):
+    """`fabsight train clip` twice, each in a process of its own (as a user rebuilding the shipped model would):
+    the same weights, tokenizer and calibration, byte for byte."""
+    import subprocess
+    import sys
+
+    tiny = tiny_options(tmp_path, class_warmup_steps=1, held_out_single=18, held_out_mixed=6, real="")
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in tiny.items() if k != "out"]
+    for run in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "fabsight", "train", "clip", "--out", str(tmp_path / run), *flags],
+                       check=True, capture_output=True)
+    for name in ("model.safetensors", "tokenizer.json", "calibration.json", "config.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
 def test_a_model_trained_on_colour_pixels_is_fed_colour_pixels(tmp_path):
     from fabsight.models.dual_encoder import load_dual_encoder
 

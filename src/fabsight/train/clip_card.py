@@ -54,11 +54,11 @@ def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, An
     lines = [
         "# wafer-clip", "",
         f"A {ARCHITECTURES[family][0]} image-text model for wafer maps (`transformers` `{ARCHITECTURES[family][1]}`, "
-        "own word-piece tokenizer), trained from scratch on fabsight's synthetic maps and descriptions only. It "
+        "own byte-pair tokenizer), trained from scratch on fabsight's synthetic maps and descriptions only. It "
         "never saw a real wafer in training.", "",
         f"Rebuild: `{command}` (fixed seeds; {record.get('train_seconds', '?')} s of training on "
-        f"{machine_description()}{_step_times(record)}). Not bit for bit: `tokenizers` may split a few words "
-        "differently from run to run (huggingface/tokenizers#1794), so a rebuild differs as a retrain would.", "",
+        f"{machine_description()}{_step_times(record)}). With the same library versions on the same kind of CPU "
+        "the command gives these files again bit for bit; other CPUs or versions may round differently.", "",
         f"Written {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. Options: `{json.dumps(record.get('options', {}))}`", "",
         "## Zero-shot quality", "",
         "| set | data | maps | accuracy (exact match for mixtures) | macro-F1 | ECE |", "|---|---|---:|---:|---:|---:|",
