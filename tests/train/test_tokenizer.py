@@ -1,4 +1,3 @@
-import hashlib
 import subprocess
 import sys
 
@@ -41,6 +40,6 @@ def test_known_words_stay_whole_and_texts_are_framed(tokenizer):
 
 def test_unseen_words_split_into_pieces_and_unknown_characters_alone_are_unknown(tokenizer):
     tokens = tokenizer.convert_ids_to_tokens(tokenizer("scratches ✓ ring")["input_ids"])
-    assert UNK not in tokens[:3] and tokens.count(UNK) == 1  # "scratch"+"es" pieces, then ✓ alone unknown
-    assert tokens[-2] == "▁ring"
+    assert tokens[1:4] == ["▁scratch", "e", "s"]  # the known word, then pieces for the rest
+    assert tokens.count(UNK) == 1 and tokens[-2] == "▁ring"  # only ✓ is unknown; the next word is whole
     assert tokenizer.decode(tokenizer("edge ring")["input_ids"], skip_special_tokens=True) == "edge ring"
