@@ -158,6 +158,25 @@ def test_impossible_class_warmup_is_refused(changes, message):
         ClipTrainOptions(**changes)
 
 
+@pytest.mark.parametrize("family", ["siglip", "clip"])
+def test_mlp_ratio_sets_the_mlp_width_of_both_towers(family):
+    from fabsight.train.clip_train import fresh_model
+    from fabsight.train.tokenizer import train_tokenizer
+
+    tokenizer = train_tokenizer(["a ring at the edge", "no visible pattern"] * 5, vocab_size=100, max_length=16)
+    config = fresh_model(ClipTrainOptions(family=family, width=16, layers=1, mlp_ratio=2), tokenizer).config
+    assert config.vision_config.intermediate_size == config.text_config.intermediate_size == 32
+    default = fresh_model(ClipTrainOptions(family=family, width=16, layers=1), tokenizer).vision_model
+    assert default.encoder.layers[0].mlp.fc1.out_features == 64  # the default ratio, 4
+
+
+def test_an_mlp_ratio_below_one_is_refused():
+    from fabsight import InputError
+
+    with pytest.raises(InputError, match="--mlp-ratio 0 must be at least 1"):
+        ClipTrainOptions(mlp_ratio=0)
+
+
 @pytest.mark.parametrize("image_size, patch_size", [(48, 7), (4, 8), (48, 0)])
 def test_an_image_size_that_patches_do_not_tile_is_refused(image_size, patch_size):
     from fabsight import InputError

@@ -67,6 +67,7 @@ class ClipTrainOptions:
                          "'rgb' is the map in colour", "fail-wafer-line", choices=tuple(PIXEL_ENCODINGS))
     width: int = option("transformer width of both encoders", 128)
     layers: int = option("transformer layers of each encoder", 3)
+    mlp_ratio: int = option("MLP width of each transformer layer, as a multiple of --width", 4)
     vocab_size: int = option("tokenizer vocabulary size", 2048)
     class_prompt_weight: float = option("weight of the class-prompt term against the contrastive one (0: off)", 1.0)
     class_warmup_steps: int = option("first steps (of --steps) that train on the class prompts only, no descriptions",
@@ -83,6 +84,8 @@ class ClipTrainOptions:
             raise InputError(f"--class-warmup-steps {self.class_warmup_steps} must be at least 0 and below --steps "
                              f"{self.steps}: give a smaller --class-warmup-steps (0 trains on descriptions from "
                              "the first step)")
+        if self.mlp_ratio < 1:
+            raise InputError(f"--mlp-ratio {self.mlp_ratio} must be at least 1")
         most = min(self.batch_size, len(PATTERN_NAMES))
         if not 1 <= self.processes <= most:
             raise InputError(f"--processes {self.processes} must be from 1 to {most} (each process needs a share "
@@ -221,7 +224,8 @@ def fresh_model(options: ClipTrainOptions, tokenizer):
     torch.manual_seed(options.seed)
     shape = DualEncoderShape(family=options.family, image_size=options.image_size,
                              patch_size=options.patch_size, width=options.width,
-                             layers=options.layers, text_width=options.width, text_layers=options.layers)
+                             layers=options.layers, text_width=options.width, text_layers=options.layers,
+                             mlp_ratio=options.mlp_ratio)
     model = build_dual_encoder(shape, tokenizer)
     if options.family == "siglip":  # the SigLIP paper's start: t = 10, b = -10
         with torch.no_grad():
