@@ -73,7 +73,7 @@ class ClipTrainOptions:
     class_warmup_steps: int = option("first steps (of --steps) that train on the class prompts only, no descriptions",
                                      3500)
     processes: int = option("training processes, each embedding its share of every batch (2 on 2 cores trained "
-                            "1.1x to 1.2x faster than 1 here; the weights then differ from a 1-process run's in float "
+                            "1.0x to 1.2x faster than 1 here; the weights then differ from a 1-process run's in float "
                             "rounding only)", 1)
 
     def __post_init__(self) -> None:

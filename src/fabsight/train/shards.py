@@ -3,7 +3,7 @@
 Why processes: one training step on 2 cores gains only about 1.6x from its
 second thread (small matrices), while two one-thread processes, each
 embedding half the batch, finish a step about a fifth sooner timed alone
-(1.1x to 1.2x in training, once they gather vectors and sum gradients;
+(1.0x to 1.2x in training, once they gather vectors and sum gradients;
 benchmarks/train_processes.py). Why by hand
 rather than `DistributedDataParallel`: the contrastive loss needs every
 map's and text's vector, so each process gathers them all and computes
