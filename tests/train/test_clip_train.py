@@ -166,8 +166,9 @@ def test_mlp_ratio_sets_the_mlp_width_of_both_towers(family):
     tokenizer = train_tokenizer(["a ring at the edge", "no visible pattern"] * 5, vocab_size=100, max_length=16)
     config = fresh_model(ClipTrainOptions(family=family, width=16, layers=1, mlp_ratio=2), tokenizer).config
     assert config.vision_config.intermediate_size == config.text_config.intermediate_size == 32
-    default = fresh_model(ClipTrainOptions(family=family, width=16, layers=1), tokenizer).vision_model
-    assert default.encoder.layers[0].mlp.fc1.out_features == 64  # the default ratio, 4
+    default = fresh_model(ClipTrainOptions(family=family, width=16, layers=1), tokenizer)
+    for tower in (default.vision_model, default.text_model):  # the layers built, not only the config
+        assert tower.encoder.layers[0].mlp.fc1.out_features == 64  # the default ratio, 4
 
 
 def test_an_mlp_ratio_below_one_is_refused():
