@@ -20,7 +20,6 @@ import itertools
 import os
 import statistics
 import tempfile
-from dataclasses import fields
 
 from fabsight.evaluate.harness import BenchmarkTable
 from fabsight.train.clip_train import ClipTrainOptions, train_clip
@@ -32,20 +31,16 @@ def _quiet(text: str) -> None:
     """The runs report nothing: the table is the report (a named function, so training processes can take it)."""
 
 
-def default(name: str):
-    """The default of one of `fabsight train clip`'s options."""
-    return {f.name: f.default for f in fields(ClipTrainOptions)}[name]
-
-
 def full_schedule() -> tuple[int, int]:
     """(class-prompt steps, caption steps) of a default `fabsight train clip` run."""
-    return default("class_warmup_steps"), default("steps") - default("class_warmup_steps")
+    defaults = ClipTrainOptions()
+    return defaults.class_warmup_steps, defaults.steps - defaults.class_warmup_steps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--mlp-ratios", type=int, nargs="+", default=[default("mlp_ratio")],
+    parser.add_argument("--mlp-ratios", type=int, nargs="+", default=[ClipTrainOptions().mlp_ratio],
                         help="MLP widths to compare, as multiples of the transformer width (`--mlp-ratio`)")
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--repeats", type=int, default=3)
