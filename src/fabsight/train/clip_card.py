@@ -16,6 +16,14 @@ from fabsight.train.wafer_data import WaferSet
 
 
 ARCHITECTURES = {"clip": ("CLIP-style", "CLIPModel"), "siglip": ("SigLIP-style", "SiglipModel")}
+TRAINING_LIBRARIES = ("torch", "transformers", "tokenizers", "numpy")  # what a bit-for-bit rebuild must match
+
+
+def library_versions() -> str:
+    """'torch 2.13.0, transformers ...': the versions a rebuild must have to give the same files."""
+    from importlib.metadata import version
+
+    return ", ".join(f"{name} {version(name)}" for name in TRAINING_LIBRARIES)
 
 
 def measure(encoder: DualEncoder, single: WaferSet, mixed: WaferSet, real: list | None) -> dict[str, Any]:
@@ -57,8 +65,9 @@ def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, An
         "own byte-pair tokenizer), trained from scratch on fabsight's synthetic maps and descriptions only. It "
         "never saw a real wafer in training.", "",
         f"Rebuild: `{command}` (fixed seeds; {record.get('train_seconds', '?')} s of training on "
-        f"{machine_description()}{_step_times(record)}). With the same library versions on the same kind of CPU "
-        "the command gives these files again bit for bit; other CPUs or versions may round differently.", "",
+        f"{machine_description()}{_step_times(record)}; {library_versions()}). With the same library versions on the "
+        "same kind of CPU the command gives these files again bit for bit; other CPUs or versions may round "
+        "differently.", "",
         f"Written {datetime.now(UTC):%Y-%m-%d %H:%M UTC}. Options: `{json.dumps(record.get('options', {}))}`", "",
         "## Zero-shot quality", "",
         "| set | data | maps | accuracy (exact match for mixtures) | macro-F1 | ECE |", "|---|---|---:|---:|---:|---:|",
