@@ -20,7 +20,7 @@ TRAINING_LIBRARIES = ("torch", "transformers", "tokenizers", "numpy")  # what a 
 
 
 def library_versions() -> str:
-    """'torch 2.13.0, transformers ...': the versions a rebuild must have to give the same files."""
+    """'torch 2.13.0+cpu, transformers 5.25.0, ...': the versions a rebuild must have to give the same files."""
     from importlib.metadata import version
 
     return ", ".join(f"{name} {version(name)}" for name in TRAINING_LIBRARIES)
