@@ -90,6 +90,9 @@ def _start(rank: int, world: int, rendezvous: str, worker, args: tuple) -> None:
     dist.init_process_group("gloo", init_method=rendezvous, rank=rank, world_size=world)
     try:
         worker(Shard(rank, world), *args)
+        # gloo lets a process return from a collective while its peer still receives; one that then closed its
+        # connections made the peer's gloo thread abort ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
