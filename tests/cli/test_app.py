@@ -101,3 +101,18 @@ def test_files_in_a_folder_that_are_not_maps_are_skipped_with_a_warning(wafer_fi
     out, err = capsys.readouterr()
     assert [w["source"] for w in json.loads(out)["wafers"]] == [str(path)]
     assert "skipped 1 file(s)" in err and "README.md" in err
+
+
+@pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
+def test_a_reader_that_stops_early_ends_the_command_quietly(wafer_file, output):
+    import signal
+    import subprocess
+    import sys
+
+    path, _ = wafer_file
+    command = [sys.executable, "-m", "fabsight", "stats", str(path), *output]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # before the command prints: like `| head` that has read all it wants
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 128 + signal.SIGPIPE
+    assert err == ""  # no "internal error", no traceback

@@ -4,13 +4,16 @@ Each command is a `Command` row in `COMMANDS` (the one table). Its `run`
 takes the options dataclass and returns JSON-ready data; with `--json` that
 data is printed as one JSON document on stdout, otherwise `show` prints it
 for a person. User errors (`FabsightError`) become one line on stderr and
-exit status 2; `--debug` shows the traceback instead.
+exit status 2; `--debug` shows the traceback instead. A reader that closes
+the pipe early (`| head`) ends the command quietly, as it would a Unix tool.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -102,12 +105,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fabsight: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped early (`fabsight ... | head`): not an error of ours
+        return _quiet_after_broken_pipe()
     except Exception as exc:  # a bug of ours: say so in one line, traceback on request
         if args.debug:
             raise
         print(f"fabsight: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
+
+
+def _quiet_after_broken_pipe() -> int:
+    """Exit status a shell gives a tool killed by SIGPIPE; stdout pointed at /dev/null so that Python's own
+    flush at exit does not fail on the closed pipe a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 def entry_point() -> None:

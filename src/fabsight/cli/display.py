@@ -8,7 +8,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """Rich would exit with status 1 here; `app.main` ends every command the same way on a closed pipe."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+console = _Console(highlight=False)
 if not console.is_terminal:  # piped or captured: rich would assume 80 columns and squash the tables
     console.width = max(console.width, 160)
 
