@@ -103,6 +103,16 @@ def test_files_in_a_folder_that_are_not_maps_are_skipped_with_a_warning(wafer_fi
     assert "skipped 1 file(s)" in err and "README.md" in err
 
 
+def test_an_empty_folder_is_named_in_a_warning(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    (empty / ".cache").mkdir(parents=True)
+    (empty / ".cache" / "hidden.npy").write_bytes(b"")  # hidden files are never read, so do not count
+    assert main(["stats", str(empty), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["wafers"] == []
+    assert err.strip() == f"fabsight: warning: {empty}: the folder holds no files to read"
+
+
 @pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
 def test_a_reader_that_stops_early_ends_the_command_quietly(wafer_file, output):
     import signal

@@ -116,8 +116,11 @@ def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
     files: list[tuple[Path, bool]] = []
     for item in map(Path, paths):
         if item.is_dir():
-            files.extend((p, False) for p in sorted(item.rglob("*"))
-                         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(item).parts))
+            inside = [p for p in sorted(item.rglob("*"))
+                      if p.is_file() and not any(part.startswith(".") for part in p.relative_to(item).parts)]
+            if not inside:  # a wrong folder given would otherwise end in "0 wafers" and nothing to say why
+                warnings.warn(f"{item}: the folder holds no files to read", FabsightWarning, stacklevel=2)
+            files.extend((p, False) for p in inside)
         else:
             files.append((item, True))
     return files
