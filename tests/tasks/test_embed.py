@@ -20,6 +20,16 @@ def test_every_readable_format_is_embedded_and_the_corrupt_file_reported(siglip,
     assert document["texts"][1]["text"] == "scratch"
 
 
+def test_a_map_with_no_on_wafer_dies_is_reported_not_embedded(siglip, tmp_path):
+    good = generate("scratch", n=1, seed=5)[0].grid
+    np.save(tmp_path / "stack.npy", np.stack([np.zeros_like(good), good]))  # the first map: every cell off-wafer
+    result = embed_files([tmp_path / "stack.npy"], encoder=siglip)
+    assert [r["index"] for r in result.wafers] == [1] and result.vectors.shape == (1, siglip.dim)
+    (error,) = result.errors
+    assert error["source"] == str(tmp_path / "stack.npy")
+    assert "number 1 of 2" in error["error"] and "no on-wafer dies" in error["error"]
+
+
 def test_batch_size_does_not_change_vectors(siglip, mixed_folder):
     one = embed_files([mixed_folder], EmbedOptions(batch_size=1), encoder=siglip)
     many = embed_files([mixed_folder], EmbedOptions(batch_size=64), encoder=siglip)

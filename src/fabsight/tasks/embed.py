@@ -59,6 +59,11 @@ def identity(item: Loaded, index: int, wafer: WaferMap) -> dict[str, Any]:
     return {"source": str(item.path), "wafer_id": wafer.wafer_id, "lot": wafer.lot, "index": index}
 
 
+def _which(item: Loaded, index: int, wafer: WaferMap) -> str:
+    name = f"wafer {wafer.wafer_id}" if wafer.wafer_id else "the map"
+    return f"{name} (number {index + 1} of {len(item.wafers)} in the file)" if len(item.wafers) > 1 else name
+
+
 def embedded_batches(encoder: DualEncoder, paths: Iterable[str | Path], load: LoadOptions, batch_size: int,
                      errors: list[dict[str, str]], views: int = 1) -> Iterator[Batch]:
     """Batches of embedded wafers from files or folders, in file order; unreadable files go to `errors`.
@@ -78,6 +83,10 @@ def embed_loaded(encoder: DualEncoder, items: Iterable[Loaded], batch_size: int,
             errors.append(error_row(item))
             continue
         for index, wafer in enumerate(item.wafers):
+            if not wafer.dies:  # an all-off grid would still get a vector, and a confident answer, about nothing
+                errors.append({"source": str(item.path), "error": f"{_which(item, index, wafer)} has no on-wafer "
+                               "dies (every cell is 0, off-wafer): nothing to read a pattern from"})
+                continue
             rows.append(identity(item, index, wafer))
             wafers.append(wafer)
             if len(wafers) == batch_size:
