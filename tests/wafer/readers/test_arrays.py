@@ -14,6 +14,7 @@ import pytest
 import fabsight
 from fabsight import FAIL, OFF, PASS, FabsightWarning, InputError
 from fabsight.wafer.readers import detect, read_head
+from fabsight.wafer.readers.arrays import maps_from_stack
 
 PUBLIC = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "wm811k-real" / "public.npz"
 
@@ -125,11 +126,28 @@ def test_npz_without_a_clear_maps_array_lists_its_keys(tmp_path):
 # --- encodings ----------------------------------------------------------------------------------------
 def test_bool_is_a_fail_mask_with_a_warning(tmp_path):
     mask = np.zeros((4, 5), bool)
-    mask[1, 2] = True
+    mask[1, 2] = mask[0, 4] = True  # a fail in the middle, and one in a corner outside the wafer's ellipse
     np.save(tmp_path / "mask.npy", mask)
     (wafer,), caught = load_quietly(tmp_path / "mask.npy")
-    assert wafer.dies == 20 and wafer.fails == 1 and wafer.grid[1, 2] == FAIL
+    assert wafer.fails == 2 and wafer.grid[1, 2] == wafer.grid[0, 4] == FAIL  # a failed die was tested: on-wafer
+    assert (wafer.grid[0, 0], wafer.grid[3, 0], wafer.grid[3, 4]) == (OFF, OFF, OFF)  # passing corners: off-wafer
+    assert (wafer.grid[1:3] != OFF).all() and (wafer.grid[:, 1:4] != OFF).all()  # the middle rows and columns: on
     assert "bool fail mask" in wafer.extra["encoding"] and "True = fail" in str(caught[0].message)
+
+
+def test_a_bool_mask_of_a_real_map_keeps_most_of_its_outline(public):
+    """The outline a mask loses is guessed as the ellipse filling the map; on the real maps it is close."""
+    wafers, _ = public
+    agree = []
+    for wafer in wafers[::10]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FabsightWarning)
+            (from_mask,) = maps_from_stack(wafer.grid == FAIL, Path("mask.npy"))
+        assert (from_mask.grid == FAIL).sum() == wafer.fails  # every fail kept
+        agree.append(np.mean((from_mask.grid != OFF) == (wafer.grid != OFF)))
+    assert np.median(agree) > 0.95 and np.percentile(agree, 10) > 0.9
+    # all on-wafer (the rule before) would agree only where the true map is on the wafer
+    assert np.median([np.mean(w.grid != OFF) for w in wafers[::10]]) < 0.85
 
 
 def test_grey_scaled_maps_are_read_with_a_warning(tmp_path):
