@@ -30,6 +30,23 @@ def test_a_map_with_no_on_wafer_dies_is_reported_not_embedded(siglip, tmp_path):
     assert "number 1 of 2" in error["error"] and "no on-wafer dies" in error["error"]
 
 
+def test_a_map_without_off_wafer_cells_is_embedded_with_a_warning(siglip, tmp_path):
+    import warnings
+
+    from fabsight.errors import FabsightWarning
+
+    round_map = generate("edge ring", n=1, seed=5)[0].grid
+    np.save(tmp_path / "round.npy", round_map)
+    np.save(tmp_path / "square.npy", np.where(round_map == 0, 1, round_map))  # the same fails, no outline
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = embed_files([tmp_path / "round.npy", tmp_path / "square.npy"], encoder=siglip)
+    assert len(result.wafers) == 2 and not result.errors
+    messages = [str(w.message) for w in caught if issubclass(w.category, FabsightWarning)]
+    assert messages == [f"{tmp_path / 'square.npy'}: 1 map(s) have no off-wafer cells (0), so the models take the "
+                        "array's sides for the wafer's edge and edge patterns read poorly; mark off-wafer positions 0"]
+
+
 def test_batch_size_does_not_change_vectors(siglip, mixed_folder):
     one = embed_files([mixed_folder], EmbedOptions(batch_size=1), encoder=siglip)
     many = embed_files([mixed_folder], EmbedOptions(batch_size=64), encoder=siglip)

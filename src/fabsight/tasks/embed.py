@@ -8,6 +8,7 @@ preprocess + forward step of the file-level tasks (embed, classify, probes).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from fabsight.errors import FabsightError
+from fabsight.errors import FabsightError, FabsightWarning
 from fabsight.files import atomic_write
 from fabsight.models.dual_encoder import DualEncoder, ModelOptions, load_dual_encoder
 from fabsight.options import option
-from fabsight.wafer.map import WaferMap
+from fabsight.wafer.map import OFF, WaferMap
 from fabsight.wafer.readers import Loaded, LoadOptions, load_many
 
 VECTOR_DECIMALS = 6  # JSON only; the .npz keeps full float32
@@ -59,6 +60,16 @@ def identity(item: Loaded, index: int, wafer: WaferMap) -> dict[str, Any]:
     return {"source": str(item.path), "wafer_id": wafer.wafer_id, "lot": wafer.lot, "index": index}
 
 
+def _warn_of_rectangles(item: Loaded) -> None:
+    """Maps with no off-wafer cell at all: the models, trained on round wafers, read the rectangle's sides as
+    the wafer's edge (real defect maps drawn so scored 0.626 against 0.855; docs/wafer-clip-notes.md)."""
+    count = sum(1 for wafer in item.wafers if (wafer.grid != OFF).all())
+    if count:
+        warnings.warn(f"{item.path}: {count} map(s) have no off-wafer cells (0), so the models take the array's "
+                      "sides for the wafer's edge and edge patterns read poorly; mark off-wafer positions 0",
+                      FabsightWarning, stacklevel=2)
+
+
 def _which(item: Loaded, index: int, wafer: WaferMap) -> str:
     name = f"wafer {wafer.wafer_id}" if wafer.wafer_id else "the map"
     return f"{name} (number {index + 1} of {len(item.wafers)} in the file)" if len(item.wafers) > 1 else name
@@ -82,6 +93,7 @@ def embed_loaded(encoder: DualEncoder, items: Iterable[Loaded], batch_size: int,
         if item.error:
             errors.append(error_row(item))
             continue
+        _warn_of_rectangles(item)
         for index, wafer in enumerate(item.wafers):
             if not wafer.dies:  # an all-off grid would still get a vector, and a confident answer, about nothing
                 errors.append({"source": str(item.path), "error": f"{_which(item, index, wafer)} has no on-wafer "
