@@ -155,6 +155,17 @@ def test_matplotlib_die_plots_with_and_without_grid_lines(plt):
             np.testing.assert_array_equal(wafer.grid, crop(grid))
 
 
+def test_grid_lines_that_run_to_the_pictures_edges_are_not_its_background():
+    """A die plot cropped tight to its lattice: the line colour holds the corners, but lines are not a background."""
+    rng = np.random.default_rng(5)
+    for rows, cols in ((39, 37), (25, 60)):
+        grid = wafer_grid(rng, rows, cols)
+        pixels = np.array([(255, 255, 255), (0, 170, 0), (220, 0, 0)], np.uint8)[grid].repeat(6, 0).repeat(6, 1)
+        pixels[::6, :] = pixels[:, ::6] = 64  # a grey line at every die boundary, also through the off-wafer white
+        (wafer,) = reader.maps_from_pixels(pixels)
+        np.testing.assert_array_equal(wafer.grid, crop(grid))
+
+
 def test_matplotlib_imsave_one_pixel_per_die(plt):
     for grid in maps_for_tools():
         buffer = io.BytesIO()

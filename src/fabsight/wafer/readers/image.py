@@ -11,7 +11,8 @@ How (all vectorised numpy / scipy):
 1. **Colours.** The picture's colours are grouped (pixels within about 48
    RGB levels of a frequent colour join it). The **background** is the
    colour of three or four of the picture's corners, else the commonest
-   colour on its border.
+   colour on its border; thin colours (a frame, grid lines that run to
+   the picture's edges) are passed over while another colour is there.
 2. **Wafer region.** Colours that fill areas (most of their pixels lie in
    2 x 2 blocks of one colour) are map colours; thin ones (text, axes, grid
    lines) are not. The drawing (all but the background) falls into
@@ -202,15 +203,20 @@ def colour_groups(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return labels, palette, group_counts
 
 
-def _background(labels: np.ndarray) -> int | None:
+def _background(labels: np.ndarray, thin: np.ndarray) -> int | None:
     """The colour of at least three of the picture's corners, else the commonest on its border
-    (corners first: a wafer drawn edge to edge, as `imsave` does, covers most of the border)."""
+    (corners first: a wafer drawn edge to edge, as `imsave` does, covers most of the border).
+    Colours in `thin` (lines: a frame, or die grid lines that run to the picture's edges) are passed over
+    while any other colour is on the border."""
     corners = [int(labels[y, x]) for y in (0, -1) for x in (0, -1) if labels[y, x] != UNKNOWN]
+    ring = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    ring = ring[ring != UNKNOWN]
+    if np.isin(ring, thin, invert=True).any():
+        corners = [colour for colour in corners if colour not in thin]
+        ring = ring[np.isin(ring, thin, invert=True)]
     for colour in set(corners):
         if corners.count(colour) >= 3:
             return colour
-    ring = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    ring = ring[ring != UNKNOWN]
     return int(np.bincount(ring).argmax()) if ring.size else None
 
 
@@ -225,11 +231,15 @@ def _in_blocks(labels: np.ndarray) -> np.ndarray:
     return inside
 
 
-def _area_groups(labels: np.ndarray, solid: np.ndarray, k: int, background: int | None) -> np.ndarray:
-    """Groups (ids) most of whose pixels sit in 2 x 2 blocks of their own colour."""
+def _block_share(labels: np.ndarray, solid: np.ndarray, k: int) -> np.ndarray:
+    """(k,) share of each group's pixels that sit in 2 x 2 blocks of their own colour."""
     in_blocks = np.bincount(labels[solid].ravel(), minlength=256)[:k]
     totals = np.bincount(labels.ravel(), minlength=256)[:k]
-    share = in_blocks / np.maximum(totals, 1)
+    return in_blocks / np.maximum(totals, 1)
+
+
+def _area_groups(share: np.ndarray, background: int | None) -> np.ndarray:
+    """Groups (ids) most of whose pixels sit in 2 x 2 blocks of their own colour."""
     ids = np.flatnonzero(share >= BLOB_SHARE)
     return ids[ids != background]
 
@@ -650,9 +660,10 @@ def maps_from_pixels(pixels: np.ndarray, source: str = "picture") -> list[WaferM
     if pixels.ndim != 3 or pixels.shape[2] != 3 or min(pixels.shape[:2]) < 2:
         raise InputError(f"expected an RGB picture, got an array of shape {pixels.shape}", source)
     labels, palette, _ = colour_groups(pixels)
-    background = _background(labels)
     solid = _in_blocks(labels)
-    areas = _area_groups(labels, solid, len(palette), background)
+    share = _block_share(labels, solid, len(palette))
+    background = _background(labels, thin=np.flatnonzero(share < BLOB_SHARE))
+    areas = _area_groups(share, background)
     if areas.size == 0:  # one pixel per die and busy: every sizeable colour but the background
         counts = np.bincount(labels.ravel(), minlength=256)[:len(palette)]
         areas = np.flatnonzero(counts >= 0.01 * labels.size)
