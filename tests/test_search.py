@@ -523,6 +523,11 @@ def test_like_wafer_picks_a_wafer_of_the_like_file(built, data):
     assert "nope" in user_error("search", "--index", built.dir, "--like", data.stdf[1], "--like-wafer", "nope")
 
 
+def test_an_example_with_no_on_wafer_dies_is_refused(built, tmp_path):
+    np.save(tmp_path / "blank.npy", np.zeros((30, 30), np.uint8))
+    assert "no on-wafer dies" in user_error("search", "--index", built.dir, "--like", tmp_path / "blank.npy")
+
+
 # --- 5. bad input -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(("args", "says"), [
     (["", "--no-maps"], "empty"),

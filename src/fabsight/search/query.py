@@ -24,6 +24,7 @@ from fabsight.search.entries import entry_id, unpack_grid
 from fabsight.search.filters import SearchFilters, ids_clause, where_clause
 from fabsight.search.indexing import IndexOptions, model_identity
 from fabsight.search.store import WaferIndex, is_remote
+from fabsight.tasks.embed import NO_DIES, warn_of_rectangles
 from fabsight.wafer.map import WaferMap
 
 RESULT_FIELDS = ("id", "score", "source", "index", "lot", "wafer_id", "product", "tester", "test_time", "pattern",
@@ -109,6 +110,9 @@ def _example_vector(index: WaferIndex, encoder: DualEncoder | None, options: Sea
         warnings.warn(f"{options.like} holds {len(wafers)} wafers; using the first (choose with --like-wafer)",
                       FabsightWarning, stacklevel=2)
     wafer = wafers[chosen[0]]
+    if not wafer.dies:
+        raise InputError(f"the example wafer {NO_DIES}", options.like)
+    warn_of_rectangles([wafer], options.like)
     return encoder.embed_wafers([wafer])[0], entry_id(wafer, options.like, chosen[0])
 
 

@@ -60,12 +60,15 @@ def identity(item: Loaded, index: int, wafer: WaferMap) -> dict[str, Any]:
     return {"source": str(item.path), "wafer_id": wafer.wafer_id, "lot": wafer.lot, "index": index}
 
 
-def _warn_of_rectangles(item: Loaded) -> None:
+NO_DIES = "has no on-wafer dies (every cell is 0, off-wafer): nothing to read a pattern from"
+
+
+def warn_of_rectangles(wafers: Sequence[WaferMap], source: str | Path) -> None:
     """Maps with no off-wafer cell at all: the models, trained on round wafers, read the rectangle's sides as
     the wafer's edge (real defect maps drawn so scored 0.626 against 0.855; docs/wafer-clip-notes.md)."""
-    count = sum(1 for wafer in item.wafers if (wafer.grid != OFF).all())
+    count = sum(1 for wafer in wafers if (wafer.grid != OFF).all())
     if count:
-        warnings.warn(f"{item.path}: {count} map(s) have no off-wafer cells (0), so the models take the array's "
+        warnings.warn(f"{source}: {count} map(s) have no off-wafer cells (0), so the models take the array's "
                       "sides for the wafer's edge and edge patterns read poorly; mark off-wafer positions 0",
                       FabsightWarning, stacklevel=2)
 
@@ -93,11 +96,10 @@ def embed_loaded(encoder: DualEncoder, items: Iterable[Loaded], batch_size: int,
         if item.error:
             errors.append(error_row(item))
             continue
-        _warn_of_rectangles(item)
+        warn_of_rectangles(item.wafers, item.path)
         for index, wafer in enumerate(item.wafers):
             if not wafer.dies:  # an all-off grid would still get a vector, and a confident answer, about nothing
-                errors.append({"source": str(item.path), "error": f"{_which(item, index, wafer)} has no on-wafer "
-                               "dies (every cell is 0, off-wafer): nothing to read a pattern from"})
+                errors.append({"source": str(item.path), "error": f"{_which(item, index, wafer)} {NO_DIES}"})
                 continue
             rows.append(identity(item, index, wafer))
             wafers.append(wafer)
