@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 
-
 class _Console(Console):
     def on_broken_pipe(self) -> None:
         """Rich would exit with status 1 here; `app.main` ends every command the same way on a closed pipe."""
