@@ -271,6 +271,21 @@ def test_every_entry_carries_the_metadata_of_its_wafer(built, data, unfiltered):
                                       data.entries[row["id"]].wafer.grid)
 
 
+def test_new_and_updated_rows_are_counted_by_each_commit_not_by_the_index_size(tmp_path):
+    """Two writers at once: each one's counts are its own, whatever the other adds in between."""
+    from fabsight.search.store import ModelIdentity
+
+    def entries(*ids):
+        return [{"id": key, "vector": np.ones(4, np.float32) / 2} for key in ids]
+
+    one = WaferIndex.open(tmp_path / "index", create_for=ModelIdentity("test", "t", 4))
+    other = WaferIndex.open(tmp_path / "index")
+    assert one.upsert(entries("a", "b")) == (2, 0)
+    assert other.upsert(entries("c", "d", "e")) == (3, 0)  # the index grew by 3 that `one` did not write
+    assert one.upsert(entries("b", "f")) == (1, 1)
+    assert one.count() == 6
+
+
 def test_adding_the_same_inputs_again_updates_without_duplicates(index_copy, data):
     total = len(data.entries)
     again = ok("index", "add", "--index", index_copy, *data.inputs)

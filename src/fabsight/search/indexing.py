@@ -80,21 +80,20 @@ def add_files(paths: Sequence[str | Path], options: IndexAddOptions, load: LoadO
 
     encoder = encoder or load_dual_encoder(options.model, options.runtime)
     index = open_for_writing(options.index, encoder)
-    before = index.count()
     errors: list[dict[str, str]] = []
-    written = 0
+    new = updated = 0
     for entries in Indexer(encoder, options.batch_size).entry_batches(
             load_files(expand_paths(paths), load or LoadOptions()), errors):
-        written += index.upsert(entries)
-    return summary(index, before, written, errors)
+        inserted, replaced = index.upsert(entries)
+        new, updated = new + inserted, updated + replaced
+    return summary(index, new, updated, errors)
 
 
-def summary(index: WaferIndex, before: int, written: int, errors: list[dict[str, str]]) -> dict[str, Any]:
+def summary(index: WaferIndex, new: int, updated: int, errors: list[dict[str, str]]) -> dict[str, Any]:
     """Tidy the index after a run and say what changed."""
     index.tidy()
-    count = index.count()
-    return {"index": index.uri, "model": index.model.name, "read": written, "new": count - before,
-            "updated": written - (count - before), "count": count, "errors": errors}
+    return {"index": index.uri, "model": index.model.name, "read": new + updated, "new": new,
+            "updated": updated, "count": index.count(), "errors": errors}
 
 
 @dataclass(frozen=True, kw_only=True)

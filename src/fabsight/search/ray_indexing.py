@@ -80,7 +80,6 @@ def add_files_on_ray(paths: Sequence[str | Path], options: IndexAddOptions, load
     files = expand_paths(paths)
     encoder = load_dual_encoder(options.model, options.runtime)
     index = open_for_writing(options.index, encoder)  # checks the model before any worker starts
-    before = index.count()
     ray, started = _start_ray(options.ray_address, options.workers)
     try:
         from ray.util.actor_pool import ActorPool
@@ -90,12 +89,13 @@ def add_files_on_ray(paths: Sequence[str | Path], options: IndexAddOptions, load
         pool = ActorPool([actor.remote(options.model, options.runtime, encoder.fingerprint(), options.batch_size, load)
                           for _ in range(workers)])
         shards = shards_of(files, workers)
-        written, errors = 0, []
+        new, updated, errors = 0, 0, []
         for entries, shard_errors in track(pool.map(lambda a, shard: a.entries.remote(shard), shards),
                                            "indexing on Ray (shards)", total=len(shards)):
-            written += index.upsert(entries)
+            inserted, replaced = index.upsert(entries)
+            new, updated = new + inserted, updated + replaced
             errors.extend(shard_errors)
     finally:
         if started:
             ray.shutdown()
-    return {**summary(index, before, written, errors), "ray": {"workers": workers, "shards": len(shards)}}
+    return {**summary(index, new, updated, errors), "ray": {"workers": workers, "shards": len(shards)}}

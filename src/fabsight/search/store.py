@@ -148,12 +148,13 @@ class WaferIndex:
                              "makes different vectors: use that model, or another --index folder", self.uri)
 
     # --- writing ------------------------------------------------------------------------
-    def upsert(self, entries: list[dict[str, Any]]) -> int:
-        """Insert or replace entries by id, as one commit; returns how many rows were written."""
+    def upsert(self, entries: list[dict[str, Any]]) -> tuple[int, int]:
+        """Insert or replace entries by id, as one commit; returns (new, updated) rows, counted by the commit
+        itself, so another process writing to the index at the same time does not skew them."""
         import pyarrow as pa
 
         if not entries:
-            return 0
+            return 0, 0
         latest = {entry["id"]: entry for entry in entries}  # one wafer twice in a batch: the later reading wins
         rows = list(latest.values())
         columns = {field.name: [row.get(field.name) for row in rows] for field in self.table.schema}
@@ -161,8 +162,8 @@ class WaferIndex:
         vectors = np.stack(columns.pop("vector")).astype(np.float32).reshape(-1)
         data = pa.table({**columns, "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors), dim)},
                         schema=self.table.schema)
-        (self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data))
-        return len(rows)
+        result = self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        return result.num_inserted_rows, result.num_updated_rows
 
     def remove(self, where: str) -> int:
         """Delete the rows matching a filter; returns how many went."""
