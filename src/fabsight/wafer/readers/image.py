@@ -211,9 +211,10 @@ def _background(labels: np.ndarray, thin: np.ndarray) -> int | None:
     corners = [int(labels[y, x]) for y in (0, -1) for x in (0, -1) if labels[y, x] != UNKNOWN]
     ring = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     ring = ring[ring != UNKNOWN]
-    if np.isin(ring, thin, invert=True).any():
+    not_thin = np.isin(ring, thin, invert=True)
+    if not_thin.any():
         corners = [colour for colour in corners if colour not in thin]
-        ring = ring[np.isin(ring, thin, invert=True)]
+        ring = ring[not_thin]
     for colour in set(corners):
         if corners.count(colour) >= 3:
             return colour
