@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from fabsight.errors import FabsightError
-from fabsight.tasks.zero_shot import UNCERTAIN, ZeroShotOptions, check_labels, decide
+from fabsight.knowledge.patterns import UNCERTAIN
+from fabsight.tasks.zero_shot import ZeroShotOptions, check_labels, decide
 
 
 def test_decide_reports_the_best_labels_first_and_uncertain_below_the_threshold():

@@ -8,40 +8,17 @@ from __future__ import annotations
 
 import zlib
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fabsight.wafer.map import FAIL, OFF, WaferMap
+from fabsight.wafer.naming import known_label, wafer_key, where_from
 
 # Metadata columns, in the order results list them. Vector and grid columns are added by the store.
 TEXT_FIELDS = ("id", "source", "lot", "wafer_id", "product", "tester", "pattern", "label")
 NUMBER_FIELDS = ("index", "dies", "fails", "yield", "confidence")
 TIME_FIELDS = ("test_time",)
-
-
-def entry_id(wafer: WaferMap, source: str, index: int) -> str:
-    """The key that makes adding the same wafer twice an update, not a duplicate.
-
-    A wafer that names its lot and wafer id is that wafer wherever its file
-    lies (re-probed or copied data replaces the old entry); one that names
-    neither is the map at its place in its file.
-    """
-    if wafer.lot and wafer.wafer_id:
-        return "/".join(part for part in (wafer.product, wafer.lot, wafer.wafer_id) if part)
-    return f"{where_from(source)}#{index}"
-
-
-def where_from(source: str | Path) -> str:
-    """The source as stored: an absolute path for local files (results are opened from anywhere), URIs as given."""
-    return str(source) if "://" in str(source) else str(Path(source).resolve())
-
-
-def known_label(wafer: WaferMap) -> str | None:
-    """A label the data itself carries (WM-811K labels, generator truth), kept for evaluation, never predicted."""
-    label = wafer.extra.get("label") or (wafer.extra.get("truth") or {}).get("label")
-    return str(label) if label else None
 
 
 def pack_grid(grid: np.ndarray) -> bytes:
@@ -60,7 +37,7 @@ def make_entry(wafer: WaferMap, source: str, index: int, vector: np.ndarray, dec
     # so that --since/--until compare like with like.
     test_time = wafer.test_time.replace(tzinfo=None) if isinstance(wafer.test_time, datetime) else None
     return {
-        "id": entry_id(wafer, source, index), "source": where_from(source), "index": index,
+        "id": wafer_key(wafer, source, index), "source": where_from(source), "index": index,
         "lot": wafer.lot, "wafer_id": wafer.wafer_id, "product": wafer.product, "tester": wafer.tester,
         "test_time": test_time, "dies": dies, "fails": fails, "yield": (dies - fails) / dies if dies else None,
         "pattern": decision["pattern"], "confidence": float(decision["confidence"]), "label": known_label(wafer),

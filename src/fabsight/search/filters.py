@@ -11,10 +11,9 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from fabsight.errors import InputError
-from fabsight.knowledge.patterns import PATTERN_NAMES
+from fabsight.knowledge.patterns import PATTERN_NAMES, UNCERTAIN
 from fabsight.options import option
-from fabsight.search.entries import where_from
-from fabsight.tasks.zero_shot import UNCERTAIN
+from fabsight.wafer.naming import where_from
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,12 +20,13 @@ import numpy as np
 from fabsight.errors import FabsightError, FabsightWarning, InputError
 from fabsight.models.dual_encoder import MODEL_HELP, DualEncoder, load_dual_encoder
 from fabsight.options import option
-from fabsight.search.entries import entry_id, unpack_grid
+from fabsight.search.entries import unpack_grid
 from fabsight.search.filters import SearchFilters, ids_clause, where_clause
 from fabsight.search.indexing import IndexOptions, model_identity
 from fabsight.search.store import WaferIndex, is_remote
 from fabsight.tasks.embed import NO_DIES, warn_of_rectangles
 from fabsight.wafer.map import WaferMap
+from fabsight.wafer.naming import wafer_key
 
 RESULT_FIELDS = ("id", "score", "source", "index", "lot", "wafer_id", "product", "tester", "test_time", "pattern",
                  "confidence", "yield", "dies", "fails", "label")
@@ -113,7 +114,7 @@ def _example_vector(index: WaferIndex, encoder: DualEncoder | None, options: Sea
     if not wafer.dies:
         raise InputError(f"the example wafer {NO_DIES}", options.like)
     warn_of_rectangles([wafer], options.like)
-    return encoder.embed_wafers([wafer])[0], entry_id(wafer, options.like, chosen[0])
+    return encoder.embed_wafers([wafer])[0], wafer_key(wafer, options.like, chosen[0])
 
 
 def find_entry(index: WaferIndex, key: str) -> dict[str, Any]:

@@ -21,12 +21,11 @@ from typing import Any
 import numpy as np
 
 from fabsight.errors import FabsightError
-from fabsight.knowledge.patterns import PATTERN_NAMES, by_name, label_phrase
+from fabsight.knowledge.patterns import PATTERN_NAMES, UNCERTAIN, by_name, label_phrase
 from fabsight.models.dual_encoder import DualEncoder
 from fabsight.options import option
 from fabsight.wafer.map import WaferMap
 
-UNCERTAIN = "uncertain"
 CLASS_VIEWS = 8  # symmetric views averaged per wafer when every label is a pattern class (see `default_views`)
 TEMPLATES = (
     "a wafer map with a {} pattern",

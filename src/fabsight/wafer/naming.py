@@ -1,4 +1,4 @@
-"""File names for wafers written to disk: readable, safe on every OS, never colliding."""
+"""Names for wafers: the key that identifies one across commands, and file names for writing them to disk."""
 
 from __future__ import annotations
 
@@ -36,3 +36,26 @@ def unique_stems(wafers: Sequence[WaferMap], taken: set[str] | None = None) -> l
         taken.add(candidate)
         stems.append(candidate)
     return stems
+
+
+def wafer_key(wafer: WaferMap, source: str | Path, index: int) -> str:
+    """The id of a wafer in every command's results and in a search index (adding it again is an update).
+
+    A wafer that names its lot and wafer id is that wafer wherever its file
+    lies (re-probed or copied data replaces the old entry); one that names
+    neither is the map at its place in its file.
+    """
+    if wafer.lot and wafer.wafer_id:
+        return "/".join(part for part in (wafer.product, wafer.lot, wafer.wafer_id) if part)
+    return f"{where_from(source)}#{index}"
+
+
+def where_from(source: str | Path) -> str:
+    """The source as stored: an absolute path for local files (results are opened from anywhere), URIs as given."""
+    return str(source) if "://" in str(source) else str(Path(source).resolve())
+
+
+def known_label(wafer: WaferMap) -> str | None:
+    """A label the data itself carries (WM-811K labels, generator truth), kept for evaluation, never predicted."""
+    label = wafer.extra.get("label") or (wafer.extra.get("truth") or {}).get("label")
+    return str(label) if label else None
