@@ -126,3 +126,96 @@ def test_missing_option_is_a_usage_error(capsys):
         main(["evaluate", "classify", "--truth", "x.csv"])
     assert exit_info.value.code == 2
     assert "the following arguments are required: --preds" in capsys.readouterr().err
+
+
+# --- `fabsight classify --json` output as predictions --------------------------------------------------
+def _classify_document(rows, errors=()):
+    """A document as `fabsight classify --json` writes it (only the fields the evaluation reads matter)."""
+    results = [{"id": key, "source": "maps.npz", "wafer_id": None, "lot": None, "index": i, "label": label,
+                "pattern": pattern, "confidence": confidence, "scores": scores, "present": []}
+               for i, (key, label, pattern, confidence, scores) in enumerate(rows)]
+    return {"model": "wafer-clip", "method": "zero-shot", "probe": None, "labels": ["Center", "Donut", "none"],
+            "views": 8, "results": results, "errors": list(errors)}
+
+
+CLASSIFIED = [  # id, label the map carries, answer, confidence, scores (best first)
+    ("m#0", "Center", "Center", 0.9, {"Center": 0.9, "none": 0.1}),
+    ("m#1", "Center", "Donut", 0.7, {"Donut": 0.7, "Center": 0.3}),
+    ("m#2", "Donut", "uncertain", 0.45, {"Donut": 0.45, "Center": 0.4}),
+    ("m#3", "none", "none", 0.8, {"none": 0.8, "Center": 0.2}),
+    ("m#4", "none", "uncertain", 0.4, {"Center": 0.4, "none": 0.35}),
+]
+
+
+def _write(path, document):
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return str(path)
+
+
+def test_classify_output_is_scored_against_the_labels_its_maps_carry(tmp_path, capsys):
+    from sklearn.metrics import f1_score
+
+    preds = _write(tmp_path / "out.json", _classify_document(CLASSIFIED))
+    assert main(["evaluate", "classify", "--preds", preds, "--bins", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    truth = [row[1] for row in CLASSIFIED]
+    answers = [row[2] for row in CLASSIFIED]
+    assert result["items"] == 5 and result["accuracy"] == pytest.approx(2 / 5)  # an "uncertain" answer is wrong
+    assert result["abstained"] == 2 and result["accuracy_answered"] == pytest.approx(2 / 3)
+    assert [c["label"] for c in result["per_class"]] == ["Center", "Donut", "none"]
+    assert "uncertain" in result["labels"]  # a column of the confusion matrix, not a class averaged over
+    assert result["macro_f1"] == pytest.approx(f1_score(truth, answers, labels=["Center", "Donut", "none"],
+                                                        average="macro", zero_division=0))
+    # calibration judges each confidence by the label it belongs to: m#2's best label (Donut) is right
+    best = [next(iter(row[4])) for row in CLASSIFIED]
+    expected = calibration(np.array([t == b for t, b in zip(truth, best)], float), np.array([r[3] for r in CLASSIFIED]),
+                           5)
+    assert result["ece"] == pytest.approx(expected["ece"])
+
+
+def test_leave_out_scores_only_the_other_true_labels(tmp_path, capsys):
+    preds = _write(tmp_path / "out.json", _classify_document(CLASSIFIED))
+    assert main(["evaluate", "classify", "--preds", preds, "--leave-out", "none", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["items"] == 3 and result["left_out"] == 2 and result["accuracy"] == pytest.approx(1 / 3)
+    assert main(["evaluate", "classify", "--preds", preds, "--leave-out", "none"]) == 0
+    assert "2 item(s) left out by their true label" in capsys.readouterr().out
+
+
+def test_classify_output_can_be_scored_against_a_truth_file_by_wafer_id(tmp_path, capsys):
+    rows = [(key, None, pattern, confidence, scores) for key, _, pattern, confidence, scores in CLASSIFIED]
+    preds = _write(tmp_path / "out.json", _classify_document(rows))
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,label\n" + "".join(f"{row[0]},Center\n" for row in CLASSIFIED), encoding="utf-8")
+    assert main(["evaluate", "classify", "--truth", str(truth), "--preds", preds, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(1 / 5)
+
+
+@pytest.mark.parametrize("document, truth, more, expected", [
+    (_classify_document([("m#0", None, "Center", 0.9, {"Center": 0.9})]), None, [], "1 of 1 results carry no label"),
+    (_classify_document([("a/1", "Center", "Center", 0.9, {}), ("a/1", "Center", "Center", 0.9, {})]), None, [],
+     "appear more than once, as when a wafer is read from two files"),
+    (_classify_document([]), None, [], "the classify document has no results"),
+    ({"model": "m", "labels": [], "results": [{"id": "x", "label": "a"}]}, None, [],
+     "result 1 is not a classify result"),
+    ({"model": "m", "labels": [], "results": [{"pattern": "a"}]}, None, [], "result 1 has no 'id'"),
+    ([{"id": "1", "label": "a"}], None, [], "no --truth given, and this is not a `fabsight classify --json` document"),
+    (_classify_document(CLASSIFIED), "id,label\nm#0,Center\n", [], "4 prediction id(s) are not in the references"),
+    (_classify_document(CLASSIFIED[:1]), "id,label\nm#0,Center\n", ["--leave-out", "Center"],
+     "every scored item's true label is left out"),
+])
+def test_bad_classify_documents_are_one_line(tmp_path, capsys, document, truth, more, expected):
+    argv = ["evaluate", "classify", "--preds", _write(tmp_path / "out.json", document), "--json", *more]
+    if truth:
+        (tmp_path / "t.csv").write_text(truth, encoding="utf-8")
+        argv += ["--truth", str(tmp_path / "t.csv")]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and expected in err, err
+
+
+def test_files_classify_could_not_read_are_named_in_a_warning(tmp_path, capsys):
+    document = _classify_document(CLASSIFIED, errors=[{"source": "bad.npz", "error": "not a zip archive"}])
+    assert main(["evaluate", "classify", "--preds", _write(tmp_path / "out.json", document), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["items"] == 5 and "1 file(s) in out.json could not be classified" in err

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -89,3 +90,22 @@ def test_views_default_to_eight_for_pattern_classes_and_one_for_labels_that_may_
 def test_views_outside_one_to_eight_are_refused(views):
     with pytest.raises(FabsightError, match="views must be 1 to 8"):
         ClassifyOptions(views=views)
+
+
+def test_each_result_names_its_wafer_as_an_index_does_and_the_label_its_data_carries(siglip, wafer_files, tmp_path):
+    import fabsight
+    from fabsight.evaluate.classification import evaluate_classification_files
+    from fabsight.wafer.naming import wafer_key
+
+    folder = wafer_files(6)
+    result = classify_files([folder], ClassifyOptions(), encoder=siglip)
+    files = sorted(folder.iterdir())
+    assert [row["source"] for row in result["results"]] == [str(f) for f in files]
+    for row, file in zip(result["results"], files):
+        (wafer,) = fabsight.load(file)
+        assert row["id"] == wafer_key(wafer, file, 0) and row["label"] == wafer.extra["truth"]["label"]
+    # the document scores as it stands: the truth is the label each map carries
+    (tmp_path / "out.json").write_text(json.dumps(result), encoding="utf-8")
+    scores = evaluate_classification_files(None, tmp_path / "out.json")
+    right = [row["pattern"] == row["label"] for row in result["results"]]
+    assert scores["items"] == 6 and scores["accuracy"] == pytest.approx(sum(right) / 6)

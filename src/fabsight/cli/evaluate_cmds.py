@@ -60,9 +60,11 @@ def show_captions(result: dict[str, Any]) -> None:
 # --- classify --------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class _ClassifyFiles:
-    truth: str = option("true labels: CSV with a header 'id,label', JSON Lines, or JSON {id: label}",
+    truth: str | None = option("true labels: CSV with a header 'id,label', JSON Lines, or JSON {id: label}; "
+                               "default: the labels the maps carry, when --preds is `fabsight classify --json` "
+                               "output (its results' 'label')", None, metavar="FILE")
+    preds: str = option(f"predictions: `fabsight classify --json` output, or {classification.FORMAT_HELP}",
                         metavar="FILE")
-    preds: str = option(f"predictions: {classification.FORMAT_HELP}", metavar="FILE")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,17 +85,22 @@ def show_classify(result: dict[str, Any]) -> None:
                ("macro-F1", _number(result["macro_f1"])),
                ("ECE", _number(result["ece"]) + (f" ({len(result['calibration'])} bins)" if result["ece"] is not None
                                                  else " (no confidences given)"))]
+    if "abstained" in result:
+        summary.append(("uncertain answers", f"{result['abstained']} (accuracy on the rest: "
+                                             f"{_number(result['accuracy_answered'])})"))
     table("Classification", ("metric", "value"), summary, right=("value",))
     table("Per class", ("class", "precision", "recall", "F1", "support", "predicted"),
           [(c["label"], _number(c["precision"]), _number(c["recall"]), _number(c["f1"]), c["support"], c["predicted"])
            for c in result["per_class"]], right=("precision", "recall", "F1", "support", "predicted"))
     labels = result["labels"]
     table("Confusion matrix (rows: true class, columns: predicted)", ("true \\ predicted", *labels),
-          [(label, *row) for label, row in zip(labels, result["confusion"])], right=labels)
+          [(labels[i], *result["confusion"][i]) for i in classification.true_rows(result)], right=labels)
     if result.get("confusion_png"):
         message(f"confusion matrix drawn to {result['confusion_png']}")
     if result["references_without_prediction"]:
         message(f"{result['references_without_prediction']} labelled item(s) without a prediction were not scored")
+    if result["left_out"]:
+        message(f"{result['left_out']} item(s) left out by their true label (--leave-out)")
 
 
 # --- search ----------------------------------------------------------------------------------------

@@ -30,7 +30,9 @@ import numpy as np
 
 from fabsight.errors import InputError
 from fabsight.evaluate.external import eval_extra_missing
-from fabsight.evaluate.io import align_ids, preview, read_records, records_by_id
+from fabsight.evaluate.classify_results import carried_truth, is_classify_document, prediction_records
+from fabsight.evaluate.io import align_ids, preview, read_json_data, read_records, records_by_id, records_from_json
+from fabsight.knowledge.patterns import UNCERTAIN
 from fabsight.options import option
 
 DEFAULT_BINS = 15
@@ -42,6 +44,8 @@ FORMAT_HELP = ("CSV (header row: id,label[,confidence]), JSON Lines or a JSON li
 @dataclass(frozen=True, kw_only=True)
 class ClassifyOptions:
     bins: int = option("equal-width confidence bins for the expected calibration error", DEFAULT_BINS)
+    leave_out: list[str] = option("score only items whose true label is none of these (e.g. `none`, to score the "
+                                  "defect classes alone)", [], nargs="*", metavar="LABEL")
 
 
 def confusion_matrix(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> np.ndarray:
@@ -79,8 +83,17 @@ def calibration(correct: np.ndarray, confidence: np.ndarray, bins: int = DEFAULT
 
 
 def classification_scores(truth: Sequence[str], predicted: Sequence[str],
-                          confidence: Sequence[float] | None = None, *, bins: int = DEFAULT_BINS) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix and (with confidences) ECE."""
+                          confidence: Sequence[float] | None = None, *, bins: int = DEFAULT_BINS,
+                          abstain: str | None = None, confident_of: Sequence[str] | None = None) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix and (with confidences) ECE.
+
+    `abstain` names a prediction that declines to answer ("uncertain"): it
+    counts as wrong and has a column in the confusion matrix, but is not a
+    class in the per-class scores and macro averages (scikit-learn's
+    `labels=` without it). `confident_of` is the label each confidence
+    belongs to where that is not the prediction (an abstention's best label):
+    calibration is scored on it.
+    """
     if bins < 1:
         raise InputError(f"the number of calibration bins must be at least 1, not {bins}")
     if len(truth) != len(predicted):
@@ -93,27 +106,35 @@ def classification_scores(truth: Sequence[str], predicted: Sequence[str],
     support, predicted_count = counts.sum(axis=1), counts.sum(axis=0)
     precision, recall = _ratio(hits, predicted_count), _ratio(hits, support)
     f1 = _ratio(2 * precision * recall, precision + recall)
+    true_classes = set(truth)
+    scored = np.array([label != abstain or label in true_classes for label in labels])  # (classes,) averaged over
     result: dict[str, Any] = {
         "items": len(truth),
         "accuracy": float(hits.sum() / len(truth)),
-        "macro_f1": float(f1.mean()),
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
+        "macro_f1": float(f1[scored].mean()),
+        "macro_precision": float(precision[scored].mean()),
+        "macro_recall": float(recall[scored].mean()),
         "labels": labels,
         "per_class": [{"label": label, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s),
                        "predicted": int(c)}
-                      for label, p, r, f, s, c in zip(labels, precision, recall, f1, support, predicted_count)],
+                      for label, p, r, f, s, c in zip(labels, precision, recall, f1, support, predicted_count)
+                      if label != abstain or label in true_classes],
         "confusion": counts.tolist(),
         "ece": None,
         "calibration": None,
     }
+    if abstain is not None:
+        answered = [(t, p) for t, p in zip(truth, predicted) if p != abstain]
+        result["abstained"] = len(truth) - len(answered)
+        result["accuracy_answered"] = sum(t == p for t, p in answered) / len(answered) if answered else None
     if confidence is not None:
         conf = np.asarray(confidence, dtype=np.float64)
         if conf.shape != (len(truth),):
             raise InputError(f"{len(truth)} predictions but {conf.size} confidences")
         if not np.all((conf >= 0) & (conf <= 1)):
             raise InputError("confidences must lie between 0 and 1")
-        correct = np.asarray([t == p for t, p in zip(truth, predicted)], dtype=np.float64)
+        judged = predicted if confident_of is None else confident_of
+        correct = np.asarray([t == p for t, p in zip(truth, judged)], dtype=np.float64)
         table = calibration(correct, conf, bins)
         result["ece"], result["calibration"] = table["ece"], table["bins"]
     return result
@@ -154,13 +175,42 @@ def read_labels(path: str | Path, role: str) -> dict[str, dict[str, Any]]:
     return records
 
 
-def evaluate_classification_files(truth_path: str | Path, preds_path: str | Path,
+def read_predictions(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """Predictions by id, and the whole document where the file is `fabsight classify --json` output."""
+    data = None if path.suffix.lower() in (".csv", ".tsv") else read_json_data(path)
+    if is_classify_document(data):
+        return prediction_records(data, path), data
+    records = read_records(path, "label") if data is None else records_from_json(data, path, "label")
+    predictions = records_by_id(records, path, "prediction")
+    if not predictions:
+        raise InputError("no predictions", path)
+    return predictions, None
+
+
+def _true_labels(truth_path: Path | None, preds_path: Path,
+                 document: dict[str, Any] | None) -> tuple[dict[str, dict[str, Any]], Path]:
+    if truth_path is not None:
+        return read_labels(truth_path, "truth"), truth_path
+    if document is None:
+        raise InputError("no --truth given, and this is not a `fabsight classify --json` document whose maps carry "
+                         "labels", preds_path)
+    return carried_truth(document, preds_path), preds_path
+
+
+def evaluate_classification_files(truth_path: str | Path | None, preds_path: str | Path,
                                   options: ClassifyOptions = ClassifyOptions()) -> dict[str, Any]:
-    """`classification_scores` over the predicted ids of two label files (see FORMAT_HELP)."""
-    truth_path, preds_path = Path(truth_path), Path(preds_path)
-    truth = read_labels(truth_path, "truth")
-    preds = read_labels(preds_path, "prediction")
-    ids = align_ids(preds, truth, preds_path)
+    """`classification_scores` over the predicted ids of two label files (see FORMAT_HELP).
+
+    With no truth file, `preds_path` must be a `fabsight classify --json`
+    document, and the labels its maps carry are the truth.
+    """
+    preds_path = Path(preds_path)
+    preds, document = read_predictions(preds_path)
+    truth, truth_path = _true_labels(None if truth_path is None else Path(truth_path), preds_path, document)
+    aligned = align_ids(preds, truth, preds_path)
+    ids = [key for key in aligned if _label(truth[key], truth_path, key) not in options.leave_out]
+    if not ids:
+        raise InputError(f"every scored item's true label is left out ({', '.join(options.leave_out)})", truth_path)
     true_labels = [_label(truth[key], truth_path, key) for key in ids]
     predicted = [_label(preds[key], preds_path, key) for key in ids]
     confidences = [_confidence(preds[key], preds_path, key) for key in ids]
@@ -169,9 +219,16 @@ def evaluate_classification_files(truth_path: str | Path, preds_path: str | Path
         missing = [key for key, g in zip(ids, given) if not g]
         raise InputError(f"{len(missing)} of {len(ids)} predictions have no confidence (give one for all or none): "
                          f"{preview(missing)}", preds_path)
-    result = classification_scores(true_labels, predicted, confidences if all(given) else None, bins=options.bins)
+    abstain, confident_of = (UNCERTAIN, [preds[key]["top"] for key in ids]) if document else (None, None)
+    result = classification_scores(true_labels, predicted, confidences if all(given) else None, bins=options.bins,
+                                   abstain=abstain, confident_of=confident_of)
     return {**result, "truth": str(truth_path), "preds": str(preds_path),
-            "references_without_prediction": len(truth) - len(ids)}
+            "references_without_prediction": len(truth) - len(aligned), "left_out": len(aligned) - len(ids)}
+
+
+def true_rows(result: dict[str, Any]) -> list[int]:
+    """Rows of the confusion matrix worth showing: classes with true items (a predicted-only row is all zeros)."""
+    return [i for i, row in enumerate(result["confusion"]) if any(row)]
 
 
 def save_confusion_png(result: dict[str, Any], path: str | Path, title: str = "Confusion matrix") -> Path:
@@ -183,19 +240,19 @@ def save_confusion_png(result: dict[str, Any], path: str | Path, title: str = "C
 
     from fabsight.files import atomic_write
 
-    labels, counts = result["labels"], np.asarray(result["confusion"])
+    labels, shown = result["labels"], true_rows(result)
+    counts = np.asarray(result["confusion"])[shown]  # (true classes, labels)
     size = max(4.0, 0.55 * len(labels) + 2.5)
-    figure = Figure(figsize=(size, size), dpi=120)
+    figure = Figure(figsize=(size, size * len(shown) / len(labels) + 0.6), dpi=120)
     axes = figure.add_subplot()
-    rows = counts.sum(axis=1, keepdims=True)
-    shade = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)  # colour: share of the true class
+    shade = counts / counts.sum(axis=1, keepdims=True)  # colour: share of the true class
     axes.imshow(shade, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(labels)):
+    for i in range(len(shown)):
         for j in range(len(labels)):
             axes.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
                       color="white" if shade[i, j] > 0.5 else "black")
     axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
+    axes.set_yticks(range(len(shown)), [labels[i] for i in shown])
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(f"{title} (accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f})", fontsize=9)

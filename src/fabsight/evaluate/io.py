@@ -138,7 +138,17 @@ def read_records(path: str | Path, value_field: str) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         return _csv_records(read_text(path), path, "\t" if suffix == ".tsv" else ",")
-    data = read_json_lines(path) if suffix in (".jsonl", ".ndjson") else read_json_or_lines(path)
+    return records_from_json(read_json_data(path), path, value_field)
+
+
+def read_json_data(path: str | Path) -> Any:
+    """A JSON document, or a list of JSON Lines records (by suffix, or detected)."""
+    path = Path(path)
+    return read_json_lines(path) if path.suffix.lower() in (".jsonl", ".ndjson") else read_json_or_lines(path)
+
+
+def records_from_json(data: Any, path: str | Path, value_field: str) -> list[dict[str, Any]]:
+    """`read_records` for JSON already parsed."""
     if isinstance(data, dict):
         return [{"id": key, **(value if isinstance(value, dict) else {value_field: value})}
                 for key, value in data.items()]

@@ -21,6 +21,7 @@ from fabsight.files import atomic_write
 from fabsight.models.dual_encoder import DualEncoder, ModelOptions, load_dual_encoder
 from fabsight.options import option
 from fabsight.wafer.map import OFF, WaferMap
+from fabsight.wafer.naming import known_label, wafer_key
 from fabsight.wafer.readers import Loaded, LoadOptions, load_many
 
 VECTOR_DECIMALS = 6  # JSON only; the .npz keeps full float32
@@ -56,8 +57,10 @@ def error_row(item: Loaded) -> dict[str, str]:
 
 
 def identity(item: Loaded, index: int, wafer: WaferMap) -> dict[str, Any]:
-    """Which wafer a result is about: the file as given, its wafer id and lot, and its place in the file."""
-    return {"source": str(item.path), "wafer_id": wafer.wafer_id, "lot": wafer.lot, "index": index}
+    """Which wafer a result is about: its id (as a search index keys it), the file as given, its wafer id and lot,
+    its place in the file, and the label the data carries, if any (for `fabsight evaluate classify`)."""
+    return {"id": wafer_key(wafer, item.path, index), "source": str(item.path), "wafer_id": wafer.wafer_id,
+            "lot": wafer.lot, "index": index, "label": known_label(wafer)}
 
 
 NO_DIES = "has no on-wafer dies (every cell is 0, off-wafer): nothing to read a pattern from"
