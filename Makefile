@@ -5,6 +5,7 @@ PYTHON ?= python3
 SHARED ?= ../shared
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-output
+REAL_MAPS := $(SHARED)/data/wm811k-real/public.npz
 TORCH_PIN := torch==2.13.0
 
 .PHONY: demo test system-deps clean
@@ -30,6 +31,11 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/fabsight generate "edge ring with a scratch, 12% fail" -n 8 --seed 3 --out $(DEMO_OUT)/synthetic
 	$(BIN)/fabsight stats $(DEMO_OUT)/synthetic/*.npz --max-clusters 3
 	$(BIN)/fabsight classify $(DEMO_OUT)/synthetic/*.npz
+	@# How well it reads real wafers: the WM-811K maps carry their labels, so the output scores as it stands.
+	@if [ -f $(REAL_MAPS) ]; then \
+		$(BIN)/fabsight classify $(REAL_MAPS) --json > $(DEMO_OUT)/real-maps.json && \
+		$(BIN)/fabsight evaluate classify --preds $(DEMO_OUT)/real-maps.json; \
+	else echo "no real labelled maps at $(REAL_MAPS): their evaluation is skipped"; fi
 	$(BIN)/fabsight generate any -n 300 --seed 11 --no-png --out $(DEMO_OUT)/history
 	@# Rebuilt every run: the index refuses vectors from other weights, and an update may ship new ones.
 	rm -rf $(DEMO_OUT)/index
