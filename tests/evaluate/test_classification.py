@@ -11,7 +11,7 @@ from PIL import Image
 
 from fabsight.cli.app import main
 from fabsight.errors import InputError
-from fabsight.evaluate.classification import calibration, classification_scores
+from fabsight.evaluate.classification import calibration, classification_scores, presence_scores
 
 CLASSES = ["Center", "Donut", "Edge-Loc", "Edge-Ring", "Loc", "Near-full", "Random", "Scratch", "none"]
 
@@ -153,8 +153,7 @@ def _write(path, document):
 
 
 def test_classify_output_is_scored_against_the_labels_its_maps_carry(tmp_path, capsys):
-    from sklearn.metrics import f1_score
-
+    metrics = pytest.importorskip("sklearn.metrics")
     preds = _write(tmp_path / "out.json", _classify_document(CLASSIFIED))
     assert main(["evaluate", "classify", "--preds", preds, "--bins", "5", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -164,8 +163,8 @@ def test_classify_output_is_scored_against_the_labels_its_maps_carry(tmp_path, c
     assert result["abstained"] == 2 and result["accuracy_answered"] == pytest.approx(2 / 3)
     assert [c["label"] for c in result["per_class"]] == ["Center", "Donut", "none"]
     assert "uncertain" in result["labels"]  # a column of the confusion matrix, not a class averaged over
-    assert result["macro_f1"] == pytest.approx(f1_score(truth, answers, labels=["Center", "Donut", "none"],
-                                                        average="macro", zero_division=0))
+    assert result["macro_f1"] == pytest.approx(metrics.f1_score(truth, answers, labels=["Center", "Donut", "none"],
+                                                                average="macro", zero_division=0))
     # calibration judges each confidence by the label it belongs to: m#2's best label (Donut) is right
     best = [next(iter(row[4])) for row in CLASSIFIED]
     expected = calibration(np.array([t == b for t, b in zip(truth, best)], float), np.array([r[3] for r in CLASSIFIED]),
@@ -219,3 +218,60 @@ def test_files_classify_could_not_read_are_named_in_a_warning(tmp_path, capsys):
     assert main(["evaluate", "classify", "--preds", _write(tmp_path / "out.json", document), "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["items"] == 5 and "1 file(s) in out.json could not be classified" in err
+
+
+# --- several patterns per map ----------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(3))
+def test_presence_scores_equal_scikit_learn_multilabel(seed):
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = random.Random(seed)
+    patterns = CLASSES[:6]
+    truth = [frozenset(rng.sample(patterns[:5], rng.randint(1, 3))) for _ in range(150)]  # patterns[5] never true
+    found = [frozenset(p for p in patterns if (p in t) == (rng.random() < 0.8)) for t in truth]
+    result = presence_scores(truth, found, patterns)
+    as_matrix = lambda sets: np.array([[p in s for p in patterns] for s in sets], dtype=int)  # noqa: E731
+    y_true, y_found = as_matrix(truth), as_matrix(found)
+    assert result["exact_match"] == pytest.approx(metrics.accuracy_score(y_true, y_found))  # subset accuracy
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(y_true, y_found, zero_division=0)
+    np.testing.assert_allclose([result["per_pattern"][p]["f1"] for p in patterns], f1)
+    np.testing.assert_allclose([result["per_pattern"][p]["precision"] for p in patterns], precision)
+    np.testing.assert_allclose([result["per_pattern"][p]["recall"] for p in patterns], recall)
+    assert [result["per_pattern"][p]["support"] for p in patterns] == support.tolist()
+    assert result["macro_f1"] == pytest.approx(f1[:5].mean())  # over the patterns that are ever true
+
+
+MIXED = [  # id, label the map carries, answer, present
+    ("g#0", "Edge-Ring+Scratch", "Edge-Ring", ["Edge-Ring", "Scratch"]),
+    ("g#1", "Center+Loc", "Center", ["Center"]),
+    ("g#2", "Donut", "Donut", ["Donut", "Loc"]),
+]
+
+
+def test_maps_labelled_with_several_patterns_are_scored_by_what_classify_found_present(tmp_path, capsys):
+    rows = [(key, label, pattern, 0.9, {pattern: 0.9}) for key, label, pattern, _ in MIXED]
+    document = _classify_document(rows)
+    for result, (*_, present) in zip(document["results"], MIXED):
+        result["present"] = present
+    preds = _write(tmp_path / "out.json", document)
+    assert main(["evaluate", "classify", "--preds", preds, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mode"] == "multi-label" and result["items"] == 3 and result["exact_match"] == pytest.approx(1 / 3)
+    loc = result["per_pattern"]["Loc"]  # true on g#1, found on g#2 only
+    assert (loc["support"], loc["predicted"], loc["f1"]) == (1, 1, 0.0)
+    assert result["per_pattern"]["Scratch"]["f1"] == 1.0
+    assert main(["evaluate", "classify", "--preds", preds]) == 0
+    assert "exact match" in capsys.readouterr().out
+    assert main(["evaluate", "classify", "--preds", preds, "--confusion-png", str(tmp_path / "c.png")]) == 2
+    assert "no confusion matrix" in capsys.readouterr().err and not (tmp_path / "c.png").exists()
+    del document["results"][0]["present"]
+    assert main(["evaluate", "classify", "--preds", _write(tmp_path / "old.json", document), "--json"]) == 2
+    assert "needs its 'present' list" in capsys.readouterr().err
+
+
+def test_label_files_join_several_patterns_with_a_plus(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text("id,label\n1,Center+Loc\n2,Scratch\n", encoding="utf-8")
+    (tmp_path / "p.csv").write_text("id,label\n1,Loc + Center\n2,Scratch+Loc\n", encoding="utf-8")
+    assert main(["evaluate", "classify", "--truth", str(tmp_path / "t.csv"), "--preds", str(tmp_path / "p.csv"),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mode"] == "multi-label" and result["exact_match"] == 0.5

@@ -7,6 +7,7 @@ from typing import Any
 
 from fabsight.cli.app import Command
 from fabsight.cli.display import message, table
+from fabsight.errors import InputError
 from fabsight.evaluate import captions, classification, retrieval, speech
 from fabsight.options import option
 
@@ -76,11 +77,34 @@ def run_classify(options: ClassifyCommandOptions) -> dict[str, Any]:
     result = classification.evaluate_classification_files(options.truth,
                                                           options.preds, options)
     if options.confusion_png:
+        if result["mode"] == "multi-label":
+            raise InputError("--confusion-png: the true labels name several patterns per map, scored pattern by "
+                             "pattern, so there is no confusion matrix to draw")
         result["confusion_png"] = str(classification.save_confusion_png(result, options.confusion_png))
     return result
 
 
+def _show_presence(result: dict[str, Any]) -> None:
+    table("Classification, several patterns per map (each map's set of present patterns)", ("metric", "value"),
+          [("items", result["items"]), ("exact match", _number(result["exact_match"])),
+           ("macro-F1 (patterns in the truth)", _number(result["macro_f1"]))], right=("value",))
+    table("Per pattern", ("pattern", "precision", "recall", "F1", "support", "predicted"),
+          [(name, _number(p["precision"]), _number(p["recall"]), _number(p["f1"]), p["support"], p["predicted"])
+           for name, p in result["per_pattern"].items()], right=("precision", "recall", "F1", "support", "predicted"))
+
+
 def show_classify(result: dict[str, Any]) -> None:
+    if result["mode"] == "multi-label":
+        _show_presence(result)
+    else:
+        _show_single_label(result)
+    if result["references_without_prediction"]:
+        message(f"{result['references_without_prediction']} labelled item(s) without a prediction were not scored")
+    if result["left_out"]:
+        message(f"{result['left_out']} item(s) left out by their true label (--leave-out)")
+
+
+def _show_single_label(result: dict[str, Any]) -> None:
     summary = [("items", result["items"]), ("accuracy", _number(result["accuracy"])),
                ("macro-F1", _number(result["macro_f1"])),
                ("ECE", _number(result["ece"]) + (f" ({len(result['calibration'])} bins)" if result["ece"] is not None
@@ -97,10 +121,6 @@ def show_classify(result: dict[str, Any]) -> None:
           [(labels[i], *result["confusion"][i]) for i in classification.true_rows(result)], right=labels)
     if result.get("confusion_png"):
         message(f"confusion matrix drawn to {result['confusion_png']}")
-    if result["references_without_prediction"]:
-        message(f"{result['references_without_prediction']} labelled item(s) without a prediction were not scored")
-    if result["left_out"]:
-        message(f"{result['left_out']} item(s) left out by their true label (--leave-out)")
 
 
 # --- search ----------------------------------------------------------------------------------------

@@ -36,16 +36,17 @@ from fabsight.knowledge.patterns import UNCERTAIN
 from fabsight.options import option
 
 DEFAULT_BINS = 15
+MIXTURE = "+"  # joins the patterns of a map that holds several ("Edge-Ring+Scratch"), as generated maps are labelled
 FORMAT_HELP = ("CSV (header row: id,label[,confidence]), JSON Lines or a JSON list of {id, label[, confidence]"
                "[, scores: {label: probability}]}, or a JSON object {id: label}; the confidence (0..1) of a "
-               "prediction defaults to its largest score")
+               "prediction defaults to its largest score; a label may join several patterns with '+'")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClassifyOptions:
     bins: int = option("equal-width confidence bins for the expected calibration error", DEFAULT_BINS)
     leave_out: list[str] = option("score only items whose true label is none of these (e.g. `none`, to score the "
-                                  "defect classes alone)", [], nargs="*", metavar="LABEL")
+                                  "defect classes alone)", [], nargs="+", metavar="LABEL")
 
 
 def confusion_matrix(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> np.ndarray:
@@ -140,6 +141,33 @@ def classification_scores(truth: Sequence[str], predicted: Sequence[str],
     return result
 
 
+def presence_scores(truth: Sequence[frozenset[str]], found: Sequence[frozenset[str]],
+                    patterns: Sequence[str] | None = None) -> dict[str, Any]:
+    """Multi-label scores: exact match of each item's set of patterns, and per-pattern precision, recall and F1.
+
+    Macro-F1 averages the patterns that occur in the truth (a pattern never
+    true has no recall to speak of), as the model card's mixture row does.
+    """
+    if len(truth) != len(found):
+        raise InputError(f"{len(truth)} true label sets but {len(found)} predicted sets")
+    if not truth:
+        raise InputError("nothing to score: no labelled items")
+    patterns = sorted(set().union(*truth, *found)) if patterns is None else list(patterns)
+    per_pattern = {}
+    for name in patterns:
+        is_true = np.array([name in t for t in truth])
+        is_found = np.array([name in f for f in found])
+        hits = int((is_true & is_found).sum())
+        precision = hits / is_found.sum() if is_found.sum() else 0.0
+        recall = hits / is_true.sum() if is_true.sum() else 0.0
+        per_pattern[name] = {"f1": 2 * precision * recall / (precision + recall) if hits else 0.0,
+                             "precision": float(precision), "recall": float(recall), "support": int(is_true.sum()),
+                             "predicted": int(is_found.sum())}
+    supported = [v["f1"] for v in per_pattern.values() if v["support"]]
+    return {"items": len(truth), "exact_match": float(np.mean([f == t for f, t in zip(found, truth)])),
+            "per_pattern": per_pattern, "macro_f1": float(np.mean(supported)) if supported else 0.0}
+
+
 # --- files ---------------------------------------------------------------------------------------
 def _label(record: dict[str, Any], path: Path, key: str) -> str:
     value = record.get("label")
@@ -187,6 +215,21 @@ def read_predictions(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, A
     return predictions, None
 
 
+def _split(label: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in label.split(MIXTURE) if part.strip())
+
+
+def _pattern_set(record: dict[str, Any], classified: bool, path: Path, key: str) -> frozenset[str]:
+    """The patterns predicted present: `present` of a classify result, else the label split at '+'."""
+    if not classified:
+        return _split(_label(record, path, key))
+    present = record.get("present")
+    if not isinstance(present, list) or not all(isinstance(name, str) for name in present):
+        raise InputError(f"id {key!r}: a classify result needs its 'present' list to be scored against several "
+                         f"patterns per map", path)
+    return frozenset(present)
+
+
 def _true_labels(truth_path: Path | None, preds_path: Path,
                  document: dict[str, Any] | None) -> tuple[dict[str, dict[str, Any]], Path]:
     if truth_path is not None:
@@ -197,33 +240,45 @@ def _true_labels(truth_path: Path | None, preds_path: Path,
     return carried_truth(document, preds_path), preds_path
 
 
+def _single_label(truth: list[str], ids: list[str], preds: dict[str, dict[str, Any]], path: Path,
+                  classified: bool, bins: int) -> dict[str, Any]:
+    predicted = [_label(preds[key], path, key) for key in ids]
+    confidences = [_confidence(preds[key], path, key) for key in ids]
+    given = [c is not None for c in confidences]
+    if any(given) and not all(given):
+        missing = [key for key, g in zip(ids, given) if not g]
+        raise InputError(f"{len(missing)} of {len(ids)} predictions have no confidence (give one for all or none): "
+                         f"{preview(missing)}", path)
+    abstain, confident_of = (UNCERTAIN, [preds[key]["top"] for key in ids]) if classified else (None, None)
+    return classification_scores(truth, predicted, confidences if all(given) else None, bins=bins,
+                                 abstain=abstain, confident_of=confident_of)
+
+
 def evaluate_classification_files(truth_path: str | Path | None, preds_path: str | Path,
                                   options: ClassifyOptions = ClassifyOptions()) -> dict[str, Any]:
-    """`classification_scores` over the predicted ids of two label files (see FORMAT_HELP).
+    """Scores of the predicted ids against the truth (see FORMAT_HELP), "mode" saying which kind.
 
     With no truth file, `preds_path` must be a `fabsight classify --json`
-    document, and the labels its maps carry are the truth.
+    document, and the labels its maps carry are the truth. Where a true
+    label names several patterns ("Edge-Ring+Scratch") every item is scored
+    by its set of patterns (`presence_scores`), else by one label each
+    (`classification_scores`).
     """
     preds_path = Path(preds_path)
     preds, document = read_predictions(preds_path)
     truth, truth_path = _true_labels(None if truth_path is None else Path(truth_path), preds_path, document)
     aligned = align_ids(preds, truth, preds_path)
-    ids = [key for key in aligned if _label(truth[key], truth_path, key) not in options.leave_out]
+    true = {key: _label(truth[key], truth_path, key) for key in aligned}
+    ids = [key for key in aligned if true[key] not in options.leave_out]
     if not ids:
         raise InputError(f"every scored item's true label is left out ({', '.join(options.leave_out)})", truth_path)
-    true_labels = [_label(truth[key], truth_path, key) for key in ids]
-    predicted = [_label(preds[key], preds_path, key) for key in ids]
-    confidences = [_confidence(preds[key], preds_path, key) for key in ids]
-    given = [c is not None for c in confidences]
-    if any(given) and not all(given):
-        missing = [key for key, g in zip(ids, given) if not g]
-        raise InputError(f"{len(missing)} of {len(ids)} predictions have no confidence (give one for all or none): "
-                         f"{preview(missing)}", preds_path)
-    abstain, confident_of = (UNCERTAIN, [preds[key]["top"] for key in ids]) if document else (None, None)
-    result = classification_scores(true_labels, predicted, confidences if all(given) else None, bins=options.bins,
-                                   abstain=abstain, confident_of=confident_of)
-    return {**result, "truth": str(truth_path), "preds": str(preds_path),
-            "references_without_prediction": len(truth) - len(aligned), "left_out": len(aligned) - len(ids)}
+    where = {"truth": str(truth_path), "preds": str(preds_path),
+             "references_without_prediction": len(truth) - len(aligned), "left_out": len(aligned) - len(ids)}
+    if any(MIXTURE in true[key] for key in ids):
+        found = [_pattern_set(preds[key], document is not None, preds_path, key) for key in ids]
+        return {"mode": "multi-label", **presence_scores([_split(true[key]) for key in ids], found), **where}
+    result = _single_label([true[key] for key in ids], ids, preds, preds_path, document is not None, options.bins)
+    return {"mode": "single-label", **result, **where}
 
 
 def true_rows(result: dict[str, Any]) -> list[int]:

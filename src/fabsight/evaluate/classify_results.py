@@ -31,7 +31,7 @@ def _result(row: Any, number: int, path: Path) -> dict[str, Any]:
 
 
 def prediction_records(data: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
-    """Predictions by wafer id: {"label": pattern, "confidence", "top": the best-scored label}.
+    """Predictions by wafer id: {"label": pattern, "confidence", "top": the best-scored label, "present"}.
 
     `top` differs from `label` where classify answered "uncertain": the
     confidence is that of the best label, so calibration is scored on it.
@@ -48,7 +48,8 @@ def prediction_records(data: dict[str, Any], path: Path) -> dict[str, dict[str, 
         warnings.warn(f"{len(failed)} file(s) in {path.name} could not be classified and are not scored",
                       FabsightWarning, stacklevel=2)
     return {str(row["id"]): {"label": row["pattern"], "confidence": row.get("confidence"),
-                             "top": next(iter(row.get("scores") or {}), row["pattern"])} for row in rows}
+                             "top": next(iter(row.get("scores") or {}), row["pattern"]),
+                             "present": row.get("present")} for row in rows}
 
 
 def carried_truth(data: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from fabsight.evaluate.classification import classification_scores
+from fabsight.evaluate.classification import classification_scores, presence_scores
 from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES
 from fabsight.models.dual_encoder import DualEncoder
 from fabsight.tasks.zero_shot import ZeroShotOptions, classify_vectors, default_views, encode_labels
@@ -39,16 +37,4 @@ def mixture_scores(encoder: DualEncoder, wafers: Sequence[Any], label_sets: Sequ
                    views: int | None = None) -> dict[str, Any]:
     """Exact match of the set of present patterns, and per-pattern F1 of presence."""
     results = _predict(encoder, wafers, DEFECT_NAMES, views)
-    found = [frozenset(r["present"]) for r in results]
-    per_pattern = {}
-    for name in DEFECT_NAMES:
-        truth = np.array([name in s for s in label_sets])
-        guess = np.array([name in s for s in found])
-        tp = int((truth & guess).sum())
-        precision = tp / guess.sum() if guess.sum() else 0.0
-        recall = tp / truth.sum() if truth.sum() else 0.0
-        per_pattern[name] = {"f1": 2 * precision * recall / (precision + recall) if tp else 0.0,
-                             "precision": precision, "recall": recall, "support": int(truth.sum())}
-    return {"items": len(found), "exact_match": float(np.mean([f == t for f, t in zip(found, label_sets)])),
-            "per_pattern": per_pattern,
-            "macro_f1": float(np.mean([v["f1"] for v in per_pattern.values() if v["support"]]))}
+    return presence_scores(label_sets, [frozenset(r["present"]) for r in results], DEFECT_NAMES)
