@@ -1,10 +1,11 @@
 import json
+from collections import Counter
 import shutil
 
 import numpy as np
 import pytest
 
-from fabsight.errors import FabsightError
+from fabsight.errors import FabsightError, InputError
 from fabsight.models import registry
 from fabsight.models.dual_encoder import load_dual_encoder
 from fabsight.models.probes import load_probe
@@ -118,6 +119,21 @@ def test_labels_from_a_stack_and_from_a_csv_give_the_same_classes(model, labelle
                                                labels_csv=str(labelled / "truth" / "labels.csv"), out="csv"))
     assert by_label["class_counts"] == {"Center": 8, "Edge-Ring": 8, "Scratch": 8}
     assert by_csv["class_counts"] == {"big": 8, "small": 12} and by_csv["unlabelled"] == 4
+
+
+def test_a_csv_of_ids_as_classify_gives_them_labels_the_same_maps(model, labelled, tmp_path):
+    stack = str(labelled / "stack.npz")
+    classified = classify_files([stack], ClassifyOptions(model=str(model)))["results"]
+    rows = ["id,label"] + [f"{row['id']},{row['label']}" for row in classified[:20]]  # the last 4 left unlabelled
+    (tmp_path / "ids.csv").write_text("\n".join(rows) + "\n")
+    with pytest.warns(UserWarning, match="4 map"):
+        by_id = train_probe(ProbeTrainOptions(model=str(model), data=[stack], labels_from="csv",
+                                              labels_csv=str(tmp_path / "ids.csv"), out="ids"))
+    assert by_id["class_counts"] == dict(Counter(row["label"] for row in classified[:20]))
+    (tmp_path / "blank.csv").write_text("id,label\nx,\n")
+    with pytest.raises(InputError, match="line 2: id and label must not be blank"):
+        train_probe(ProbeTrainOptions(model=str(model), data=[stack], labels_from="csv",
+                                      labels_csv=str(tmp_path / "blank.csv"), out="blank"))
 
 
 def test_a_shipped_model_keeps_its_probes_in_the_users_folder(tiny_siglip_folder, labelled, tmp_path, monkeypatch):

@@ -6,11 +6,13 @@ Where each map's label comes from (`--labels-from`):
   arrays and pickles, e.g. `wm811k-real/public.npz`);
 - `truth`: the synthetic ground truth, `extra["truth"]["label"]` (maps from
   `fabsight generate`; mixtures are their own class, "Edge-Ring+Scratch");
-- `csv`: a CSV file (`--labels-csv`) with a header and columns `source`,
-  `wafer_id` (may be blank or left out) and `label`. `source` is the file as
-  fabsight reports it (e.g. in `classify --json`), or a path relative to
-  the CSV's folder, or a bare file name; a blank `wafer_id` labels every
-  wafer in that file.
+- `csv`: a CSV file (`--labels-csv`) with a header and columns `id` and
+  `label`, the id as `classify --json` and a search index give it (the
+  same file serves `fabsight evaluate classify --truth`); or columns
+  `source`, `wafer_id` (may be blank or left out) and `label`, where
+  `source` is the file as fabsight reports it (e.g. in `classify --json`),
+  or a path relative to the CSV's folder, or a bare file name, and a blank
+  `wafer_id` labels every wafer in that file.
 
 Maps without a label are left out with one warning. The head is fitted on
 all labelled maps; its held-out accuracy is that of the same recipe fitted
@@ -62,8 +64,8 @@ class ProbeTrainOptions(ModelOptions, BatchOptions, LoadOptions):
                       metavar="NAME")
     labels_from: str = option("where each map's label comes from: its own label (WM-811K arrays), its "
                               "synthetic truth, or a CSV (--labels-csv)", "label", choices=LABEL_SOURCES)
-    labels_csv: str | None = option("CSV with columns source, wafer_id, label (with --labels-from csv)", None,
-                                    metavar="FILE")
+    labels_csv: str | None = option("CSV with columns id, label or source, wafer_id, label (with --labels-from csv)",
+                                    None, metavar="FILE")
     held_out: float = option("share of each class held out to measure accuracy", 0.2)
     views: int = option("average each map's vector over N of its 8 turned and mirrored views, when fitting and "
                         "when classifying with the probe (1: your classes depend on where a pattern sits)",
@@ -97,9 +99,8 @@ def _clean(value: Any) -> str | None:
     return text or None
 
 
-def csv_labeler(path: str | Path) -> Labeler:
-    """Labels from a CSV `source,wafer_id,label` (see the module docstring for how rows match maps)."""
-    path = Path(path)
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header (lower case) and the rows (keys lower case, values stripped) of a labels CSV."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -109,11 +110,29 @@ def csv_labeler(path: str | Path) -> Labeler:
         raise InputError(f"cannot read labels CSV ({exc.strerror})", path) from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"not a readable CSV ({exc})", path) from None
+    return header, [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in rows]
+
+
+def _labels_by_id(rows: list[dict[str, str]], path: Path) -> Labeler:
+    table = {}
+    for line, row in enumerate(rows, 2):
+        if not row["id"] or _clean(row["label"]) is None:
+            raise InputError(f"line {line}: id and label must not be blank", path)
+        table[row["id"]] = _clean(row["label"])
+    return lambda identity, wafer: table.get(identity["id"])
+
+
+def csv_labeler(path: str | Path) -> Labeler:
+    """Labels from a CSV `id,label` or `source,wafer_id,label` (see the module docstring for how rows match maps)."""
+    path = Path(path)
+    header, rows = _read_csv(path)
+    if {"id", "label"} <= set(header):
+        return _labels_by_id(rows, path)
     if not {"source", "label"} <= set(header):
-        raise InputError(f"labels CSV needs a header with columns source, wafer_id, label; found {header}", path)
+        raise InputError(f"labels CSV needs a header with columns id, label (ids as `classify --json` gives them) "
+                         f"or source, wafer_id, label; found {header}", path)
     table: dict[tuple[str, str], str] = {}
     for line, row in enumerate(rows, 2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
         source, label = row["source"], _clean(row["label"])
         if not source or label is None:
             raise InputError(f"line {line}: source and label must not be blank", path)
