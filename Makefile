@@ -32,7 +32,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/fabsight stats $(DEMO_OUT)/synthetic/*.npz --max-clusters 3
 	$(BIN)/fabsight classify $(DEMO_OUT)/synthetic/*.npz
 	@# How well it reads real wafers: the WM-811K maps carry their labels, so the output scores as it stands.
-	@if [ -f $(REAL_MAPS) ]; then \
+	@if [ -f $(REAL_MAPS) ]; then set -x; \
 		$(BIN)/fabsight classify $(REAL_MAPS) --json > $(DEMO_OUT)/real-maps.json && \
 		$(BIN)/fabsight evaluate classify --preds $(DEMO_OUT)/real-maps.json; \
 	else echo "no real labelled maps at $(REAL_MAPS): their evaluation is skipped"; fi
