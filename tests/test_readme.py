@@ -30,3 +30,5 @@ def test_the_readme_python_examples_run():
     assert any(line.startswith(f"{wafers[0].name} {wafers[0].dies} {wafers[0].fails} ") for line in printed)
     classified = [line for line in printed if line.split(" ")[0] in {w.wafer_id for w in wafers}]
     assert len(classified) == len(wafers)  # one answer per wafer of the folder the example classifies
+    (scored,) = [line for line in printed if line.startswith("real maps: accuracy ")]  # the evaluation example
+    assert 0 < float(scored.split()[3].rstrip(",")) <= 1

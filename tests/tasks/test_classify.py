@@ -94,7 +94,7 @@ def test_views_outside_one_to_eight_are_refused(views):
 
 def test_each_result_names_its_wafer_as_an_index_does_and_the_label_its_data_carries(siglip, wafer_files, tmp_path):
     import fabsight
-    from fabsight.evaluate.classification import evaluate_classification_files
+    from fabsight.evaluate.classification import evaluate_classification_files, evaluate_classify_result
     from fabsight.wafer.naming import wafer_key
 
     folder = wafer_files(6)
@@ -104,8 +104,9 @@ def test_each_result_names_its_wafer_as_an_index_does_and_the_label_its_data_car
     for row, file in zip(result["results"], files):
         (wafer,) = fabsight.load(file)
         assert row["id"] == wafer_key(wafer, file, 0) and row["label"] == wafer.extra["truth"]["label"]
-    # the document scores as it stands: the truth is the label each map carries
+    # the result scores as it stands, in memory or as JSON: the truth is the label each map carries
     (tmp_path / "out.json").write_text(json.dumps(result), encoding="utf-8")
-    scores = evaluate_classification_files(None, tmp_path / "out.json")
+    from_file, in_memory = evaluate_classification_files(None, tmp_path / "out.json"), evaluate_classify_result(result)
     right = [row["pattern"] == row["label"] for row in result["results"]]
-    assert scores["items"] == 6 and scores["accuracy"] == pytest.approx(sum(right) / 6)
+    assert from_file["items"] == 6 and from_file["accuracy"] == pytest.approx(sum(right) / 6)
+    assert {**in_memory, "preds": None, "truth": None} == {**from_file, "preds": None, "truth": None}

@@ -169,14 +169,14 @@ def presence_scores(truth: Sequence[frozenset[str]], found: Sequence[frozenset[s
 
 
 # --- files ---------------------------------------------------------------------------------------
-def _label(record: dict[str, Any], path: Path, key: str) -> str:
+def _label(record: dict[str, Any], path: Path | None, key: str) -> str:
     value = record.get("label")
     if value is None or isinstance(value, (dict, list, bool)) or str(value).strip() == "":
         raise InputError(f"id {key!r}: missing or invalid 'label' (expected {FORMAT_HELP})", path)
     return str(value)
 
 
-def _confidence(record: dict[str, Any], path: Path, key: str) -> float | None:
+def _confidence(record: dict[str, Any], path: Path | None, key: str) -> float | None:
     value = record.get("confidence")
     if value in (None, ""):
         scores = record.get("scores")
@@ -219,7 +219,7 @@ def _split(label: str) -> frozenset[str]:
     return frozenset(part.strip() for part in label.split(MIXTURE) if part.strip())
 
 
-def _pattern_set(record: dict[str, Any], classified: bool, path: Path, key: str) -> frozenset[str]:
+def _pattern_set(record: dict[str, Any], classified: bool, path: Path | None, key: str) -> frozenset[str]:
     """The patterns predicted present: `present` of a classify result, else the label split at '+'."""
     if not classified:
         return _split(_label(record, path, key))
@@ -240,7 +240,7 @@ def _true_labels(truth_path: Path | None, preds_path: Path,
     return carried_truth(document, preds_path), preds_path
 
 
-def _single_label(truth: list[str], ids: list[str], preds: dict[str, dict[str, Any]], path: Path,
+def _single_label(truth: list[str], ids: list[str], preds: dict[str, dict[str, Any]], path: Path | None,
                   classified: bool, bins: int) -> dict[str, Any]:
     predicted = [_label(preds[key], path, key) for key in ids]
     confidences = [_confidence(preds[key], path, key) for key in ids]
@@ -252,6 +252,23 @@ def _single_label(truth: list[str], ids: list[str], preds: dict[str, dict[str, A
     abstain, confident_of = (UNCERTAIN, [preds[key]["top"] for key in ids]) if classified else (None, None)
     return classification_scores(truth, predicted, confidences if all(given) else None, bins=bins,
                                  abstain=abstain, confident_of=confident_of)
+
+
+def _evaluate(preds: dict[str, dict[str, Any]], truth: dict[str, dict[str, Any]], classified: bool,
+              preds_path: Path | None, truth_path: Path | None, options: ClassifyOptions) -> dict[str, Any]:
+    aligned = align_ids(preds, truth, preds_path)
+    true = {key: _label(truth[key], truth_path, key) for key in aligned}
+    ids = [key for key in aligned if true[key] not in options.leave_out]
+    if not ids:
+        raise InputError(f"every scored item's true label is left out ({', '.join(options.leave_out)})", truth_path)
+    where = {"truth": None if truth_path is None else str(truth_path),
+             "preds": None if preds_path is None else str(preds_path),
+             "references_without_prediction": len(truth) - len(aligned), "left_out": len(aligned) - len(ids)}
+    if any(MIXTURE in true[key] for key in ids):
+        found = [_pattern_set(preds[key], classified, preds_path, key) for key in ids]
+        return {"mode": "multi-label", **presence_scores([_split(true[key]) for key in ids], found), **where}
+    result = _single_label([true[key] for key in ids], ids, preds, preds_path, classified, options.bins)
+    return {"mode": "single-label", **result, **where}
 
 
 def evaluate_classification_files(truth_path: str | Path | None, preds_path: str | Path,
@@ -267,18 +284,16 @@ def evaluate_classification_files(truth_path: str | Path | None, preds_path: str
     preds_path = Path(preds_path)
     preds, document = read_predictions(preds_path)
     truth, truth_path = _true_labels(None if truth_path is None else Path(truth_path), preds_path, document)
-    aligned = align_ids(preds, truth, preds_path)
-    true = {key: _label(truth[key], truth_path, key) for key in aligned}
-    ids = [key for key in aligned if true[key] not in options.leave_out]
-    if not ids:
-        raise InputError(f"every scored item's true label is left out ({', '.join(options.leave_out)})", truth_path)
-    where = {"truth": str(truth_path), "preds": str(preds_path),
-             "references_without_prediction": len(truth) - len(aligned), "left_out": len(aligned) - len(ids)}
-    if any(MIXTURE in true[key] for key in ids):
-        found = [_pattern_set(preds[key], document is not None, preds_path, key) for key in ids]
-        return {"mode": "multi-label", **presence_scores([_split(true[key]) for key in ids], found), **where}
-    result = _single_label([true[key] for key in ids], ids, preds, preds_path, document is not None, options.bins)
-    return {"mode": "single-label", **result, **where}
+    return _evaluate(preds, truth, document is not None, preds_path, truth_path, options)
+
+
+def evaluate_classify_result(result: dict[str, Any], truth_path: str | Path | None = None,
+                             options: ClassifyOptions = ClassifyOptions()) -> dict[str, Any]:
+    """`evaluate_classification_files` for a `classify_files` result held in memory."""
+    preds = prediction_records(result, None)
+    if truth_path is None:
+        return _evaluate(preds, carried_truth(result, None), True, None, None, options)
+    return _evaluate(preds, read_labels(truth_path, "truth"), True, None, Path(truth_path), options)
 
 
 def true_rows(result: dict[str, Any]) -> list[int]:

@@ -22,7 +22,7 @@ def is_classify_document(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("results"), list) and {"model", "labels"} <= set(data)
 
 
-def _result(row: Any, number: int, path: Path) -> dict[str, Any]:
+def _result(row: Any, number: int, path: Path | None) -> dict[str, Any]:
     if not isinstance(row, dict) or "pattern" not in row:
         raise InputError(f"result {number} is not a classify result (an object with 'pattern')", path)
     if not row.get("id"):
@@ -30,7 +30,7 @@ def _result(row: Any, number: int, path: Path) -> dict[str, Any]:
     return row
 
 
-def prediction_records(data: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+def prediction_records(data: dict[str, Any], path: Path | None) -> dict[str, dict[str, Any]]:
     """Predictions by wafer id: {"label": pattern, "confidence", "top": the best-scored label, "present"}.
 
     `top` differs from `label` where classify answered "uncertain": the
@@ -45,14 +45,15 @@ def prediction_records(data: dict[str, Any], path: Path) -> dict[str, dict[str, 
                          f"(a generated map's .npz and .png): classify one copy of each: {preview(repeated)}", path)
     failed = data.get("errors") or []
     if failed:
-        warnings.warn(f"{len(failed)} file(s) in {path.name} could not be classified and are not scored",
+        where = f"in {path.name} " if path else ""
+        warnings.warn(f"{len(failed)} file(s) {where}could not be classified and are not scored",
                       FabsightWarning, stacklevel=2)
     return {str(row["id"]): {"label": row["pattern"], "confidence": row.get("confidence"),
                              "top": next(iter(row.get("scores") or {}), row["pattern"]),
                              "present": row.get("present")} for row in rows}
 
 
-def carried_truth(data: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+def carried_truth(data: dict[str, Any], path: Path | None) -> dict[str, dict[str, Any]]:
     """The label each classified map carries, by wafer id; every result must carry one."""
     rows = data["results"]
     unlabelled = [str(row.get("id")) for row in rows if not row.get("label")]

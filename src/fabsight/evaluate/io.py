@@ -175,7 +175,7 @@ def records_by_id(records: list[dict[str, Any]], path: str | Path, role: str) ->
 
 
 # --- aligning predictions with references ------------------------------------------------------
-def align_ids(predicted: Iterable[str], reference: Collection[str], pred_path: str | Path,
+def align_ids(predicted: Iterable[str], reference: Collection[str], pred_path: str | Path | None,
               what: str = "prediction") -> list[str]:
     """The ids to score: every predicted id, which must have a reference.
 
