@@ -130,10 +130,12 @@ def test_a_csv_of_ids_as_classify_gives_them_labels_the_same_maps(model, labelle
         by_id = train_probe(ProbeTrainOptions(model=str(model), data=[stack], labels_from="csv",
                                               labels_csv=str(tmp_path / "ids.csv"), out="ids"))
     assert by_id["class_counts"] == dict(Counter(row["label"] for row in classified[:20]))
-    (tmp_path / "blank.csv").write_text("id,label\nx,\n")
-    with pytest.raises(InputError, match="line 2: id and label must not be blank"):
-        train_probe(ProbeTrainOptions(model=str(model), data=[stack], labels_from="csv",
-                                      labels_csv=str(tmp_path / "blank.csv"), out="blank"))
+    for text, message in (("id,label\nx,\n", "line 2: id and label must not be blank"),
+                          ("id,label\nx,Center\ny,Donut,Loc\n", "line 3: more cells than the header has columns")):
+        (tmp_path / "bad.csv").write_text(text)
+        with pytest.raises(InputError, match=message):
+            train_probe(ProbeTrainOptions(model=str(model), data=[stack], labels_from="csv",
+                                          labels_csv=str(tmp_path / "bad.csv"), out="bad"))
 
 
 def test_a_shipped_model_keeps_its_probes_in_the_users_folder(tiny_siglip_folder, labelled, tmp_path, monkeypatch):

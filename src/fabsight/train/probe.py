@@ -110,6 +110,9 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         raise InputError(f"cannot read labels CSV ({exc.strerror})", path) from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"not a readable CSV ({exc})", path) from None
+    for line, row in enumerate(rows, 2):
+        if None in row:  # more cells than the header names
+            raise InputError(f"line {line}: more cells than the header has columns", path)
     return header, [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in rows]
 
 
