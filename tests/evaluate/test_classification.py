@@ -181,6 +181,19 @@ def test_leave_out_scores_only_the_other_true_labels(tmp_path, capsys):
     assert "2 item(s) left out by their true label" in capsys.readouterr().out
 
 
+def test_per_item_lists_each_truth_and_answer_and_the_table_the_most_confident_misses_first(tmp_path, capsys):
+    preds = _write(tmp_path / "out.json", _classify_document(CLASSIFIED))
+    assert main(["evaluate", "classify", "--preds", preds, "--json"]) == 0
+    assert "per_item" not in json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "classify", "--preds", preds, "--per-item", "--json"]) == 0
+    items = json.loads(capsys.readouterr().out)["per_item"]
+    assert [(i["id"], i["label"], i["predicted"], i["confidence"]) for i in items] == [
+        (key, label, answer, confidence) for key, label, answer, confidence, _ in CLASSIFIED]
+    assert main(["evaluate", "classify", "--preds", preds, "--per-item"]) == 0
+    out = capsys.readouterr().out
+    assert "Misses (3 of 3)" in out and out.index("m#1") < out.index("m#2") < out.index("m#4")
+
+
 def test_classify_output_can_be_scored_against_a_truth_file_by_wafer_id(tmp_path, capsys):
     rows = [(key, None, pattern, confidence, scores) for key, _, pattern, confidence, scores in CLASSIFIED]
     preds = _write(tmp_path / "out.json", _classify_document(rows))
@@ -259,8 +272,9 @@ def test_maps_labelled_with_several_patterns_are_scored_by_what_classify_found_p
     loc = result["per_pattern"]["Loc"]  # true on g#1, found on g#2 only
     assert (loc["support"], loc["predicted"], loc["f1"]) == (1, 1, 0.0)
     assert result["per_pattern"]["Scratch"]["f1"] == 1.0
-    assert main(["evaluate", "classify", "--preds", preds]) == 0
-    assert "exact match" in capsys.readouterr().out
+    assert main(["evaluate", "classify", "--preds", preds, "--per-item"]) == 0
+    out = capsys.readouterr().out
+    assert "exact match" in out and "Misses (2 of 2)" in out and "g#0" not in out  # g#0's set was found exactly
     assert main(["evaluate", "classify", "--preds", preds, "--confusion-png", str(tmp_path / "c.png")]) == 2
     assert "no confusion matrix" in capsys.readouterr().err and not (tmp_path / "c.png").exists()
     del document["results"][0]["present"]

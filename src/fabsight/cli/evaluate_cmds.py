@@ -71,6 +71,8 @@ class _ClassifyFiles:
 @dataclass(frozen=True, kw_only=True)
 class ClassifyCommandOptions(classification.ClassifyOptions, _ClassifyFiles):
     confusion_png: str | None = option("also draw the confusion matrix to this PNG file", None, metavar="PNG")
+    per_item: bool = option("include each item's truth and prediction (JSON: 'per_item'; table: the misses, the "
+                            "most confident first)", False)
 
 
 def run_classify(options: ClassifyCommandOptions) -> dict[str, Any]:
@@ -81,7 +83,21 @@ def run_classify(options: ClassifyCommandOptions) -> dict[str, Any]:
             raise InputError("--confusion-png: the true labels name several patterns per map, scored pattern by "
                              "pattern, so there is no confusion matrix to draw")
         result["confusion_png"] = str(classification.save_confusion_png(result, options.confusion_png))
-    return result
+    return _per_item(result, options.per_item, "per_item")
+
+
+def _show_misses(result: dict[str, Any]) -> None:
+    """The items read wrong: for one label each, the most confident first (the likeliest label or model faults)."""
+    if result["mode"] == "multi-label":
+        missed = [i for i in result["per_item"] if not i["exact"]]
+        rows = [(i["id"], i["label"], ", ".join(i["present"]) or "-") for i in missed[:WORST_SHOWN]]
+        columns: tuple[str, ...] = ("id", "true patterns", "found present")
+    else:
+        missed = sorted((i for i in result["per_item"] if i["predicted"] != i["label"]),
+                        key=lambda i: -(i["confidence"] or 0.0))
+        rows = [(i["id"], i["label"], i["predicted"], _number(i["confidence"], 3)) for i in missed[:WORST_SHOWN]]
+        columns = ("id", "true", "predicted", "confidence")
+    table(f"Misses ({len(rows)} of {len(missed)})", columns, rows, right=("confidence",))
 
 
 def _show_presence(result: dict[str, Any]) -> None:
@@ -102,6 +118,8 @@ def show_classify(result: dict[str, Any]) -> None:
         message(f"{result['references_without_prediction']} labelled item(s) without a prediction were not scored")
     if result["left_out"]:
         message(f"{result['left_out']} item(s) left out by their true label (--leave-out)")
+    if "per_item" in result:
+        _show_misses(result)
 
 
 def _show_single_label(result: dict[str, Any]) -> None:

@@ -266,9 +266,14 @@ def _evaluate(preds: dict[str, dict[str, Any]], truth: dict[str, dict[str, Any]]
              "references_without_prediction": len(truth) - len(aligned), "left_out": len(aligned) - len(ids)}
     if any(MIXTURE in true[key] for key in ids):
         found = [_pattern_set(preds[key], classified, preds_path, key) for key in ids]
-        return {"mode": "multi-label", **presence_scores([_split(true[key]) for key in ids], found), **where}
+        per_item = [{"id": key, "label": true[key], "present": sorted(f), "exact": f == _split(true[key])}
+                    for key, f in zip(ids, found)]
+        return {"mode": "multi-label", **presence_scores([_split(true[key]) for key in ids], found), **where,
+                "per_item": per_item}
     result = _single_label([true[key] for key in ids], ids, preds, preds_path, classified, options.bins)
-    return {"mode": "single-label", **result, **where}
+    per_item = [{"id": key, "label": true[key], "predicted": _label(preds[key], preds_path, key),
+                 "confidence": _confidence(preds[key], preds_path, key)} for key in ids]
+    return {"mode": "single-label", **result, **where, "per_item": per_item}
 
 
 def evaluate_classification_files(truth_path: str | Path | None, preds_path: str | Path,
