@@ -224,3 +224,17 @@ def test_real_maps_are_read_before_training_so_a_bad_path_fails_at_once(tmp_path
         warnings.simplefilter("error")  # '' asks to skip the real maps: no "not found" warning
         build_wafer_clip(ClipBuildOptions(**tiny, real=""), log=lambda _: None)
     assert "real WM-811K" not in (tmp_path / "m" / "README.md").read_text()
+
+
+def test_a_card_with_real_maps_names_the_commands_that_give_its_real_rows(tmp_path):
+    from fabsight.evaluate.classification import classification_scores, presence_scores
+    from fabsight.knowledge.patterns import DEFECT_NAMES
+    from fabsight.train.clip_card import write_card
+
+    single = classification_scores(["Loc", "none"], ["Loc", "Loc"], [0.9, 0.6])
+    metrics = {"synthetic_single": single, "real_nine_classes": single, "real_eight_defects": single,
+               "synthetic_mixed": presence_scores([frozenset({"Loc", "Scratch"})], [frozenset({"Loc"})])}
+    record = {"options": {"family": "siglip", "pixels": "rgb", "real": "data/real.npz"}, "train_seconds": 1}
+    card = write_card(tmp_path, metrics, record, "fabsight train clip --real data/real.npz").read_text()
+    assert "`fabsight classify data/real.npz --min-confidence 0 --json > real9.json`" in card
+    assert f"`--labels {' '.join(DEFECT_NAMES)}`" in card and "`--leave-out none`" in card

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fabsight.evaluate.harness import machine_description
+from fabsight.knowledge.patterns import DEFECT_NAMES
 from fabsight.models.dual_encoder import DualEncoder
 from fabsight.models.wafer_pixels import PIXEL_ENCODINGS
 from fabsight.tasks.zero_shot import CLASS_VIEWS
@@ -49,6 +50,13 @@ def _recalls(scores: dict[str, Any]) -> str:
     return ", ".join(f"{c['label']} {c['recall']:.2f}" for c in scores["per_class"])
 
 
+def _real_commands(real: str) -> str:
+    """How a user gets the real rows from the commands (`fabsight evaluate classify` reads the maps' own labels)."""
+    return (f"The real rows from the commands a user runs: `fabsight classify {real} --min-confidence 0 --json > "
+            "real9.json`, then `fabsight evaluate classify --preds real9.json`; for the 8 defects, classify with "
+            f"`--labels {' '.join(DEFECT_NAMES)}` and evaluate with `--leave-out none`.")
+
+
 def _step_times(record: dict[str, Any]) -> str:
     """'; median step ...' from the training record (the machine's speed varies: this says how fast it ran)."""
     medians = record.get("median_step_seconds") or {}
@@ -81,6 +89,7 @@ def write_card(folder: str | Path, metrics: dict[str, Any], record: dict[str, An
             _row("real WM-811K, 8 defect classes", "same, `none` maps left out", metrics["real_eight_defects"]),
             "", f"Per-class recall on real maps (9 classes): {_recalls(metrics['real_nine_classes'])}.",
             "", f"Per-class recall on real maps (8 defects): {_recalls(metrics['real_eight_defects'])}.",
+            "", _real_commands(record.get("options", {}).get("real", "REAL.npz")),
         ]
     lines += ["", f"Pixels: {PIXEL_ENCODINGS[record.get('options', {}).get('pixels', 'rgb')]} (`wafer_pixels.json`).",
               "", f"Image vectors: the mean of {CLASS_VIEWS} turned and mirrored views of each map, as `fabsight "
