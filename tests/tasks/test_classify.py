@@ -94,7 +94,7 @@ def test_views_outside_one_to_eight_are_refused(views):
 
 def test_each_result_names_its_wafer_as_an_index_does_and_the_label_its_data_carries(siglip, wafer_files, tmp_path):
     import fabsight
-    from fabsight.evaluate.classification import evaluate_classification_files, evaluate_classify_result
+    from fabsight.evaluate import evaluate_classification_files, evaluate_classify_result
     from fabsight.wafer.naming import wafer_key
 
     folder = wafer_files(6)

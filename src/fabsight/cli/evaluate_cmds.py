@@ -8,7 +8,7 @@ from typing import Any
 from fabsight.cli.app import Command
 from fabsight.cli.display import message, table
 from fabsight.errors import InputError
-from fabsight.evaluate import captions, classification, retrieval, speech
+from fabsight.evaluate import captions, classification, classification_files, retrieval, speech
 from fabsight.options import option
 
 WORST_SHOWN = 10  # per-item tables list the worst items first
@@ -64,20 +64,19 @@ class _ClassifyFiles:
     truth: str | None = option("true labels: CSV with a header 'id,label', JSON Lines, or JSON {id: label}; "
                                "default: the labels the maps carry, when --preds is `fabsight classify --json` "
                                "output (its results' 'label')", None, metavar="FILE")
-    preds: str = option(f"predictions: `fabsight classify --json` output, or {classification.FORMAT_HELP}",
+    preds: str = option(f"predictions: `fabsight classify --json` output, or {classification_files.FORMAT_HELP}",
                         metavar="FILE")
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClassifyCommandOptions(classification.ClassifyOptions, _ClassifyFiles):
+class ClassifyCommandOptions(classification_files.ClassifyOptions, _ClassifyFiles):
     confusion_png: str | None = option("also draw the confusion matrix to this PNG file", None, metavar="PNG")
     per_item: bool = option("include each item's truth and prediction (JSON: 'per_item'; table: the misses, the "
                             "most confident first)", False)
 
 
 def run_classify(options: ClassifyCommandOptions) -> dict[str, Any]:
-    result = classification.evaluate_classification_files(options.truth,
-                                                          options.preds, options)
+    result = classification_files.evaluate_classification_files(options.truth, options.preds, options)
     if options.confusion_png:
         if result["mode"] == "multi-label":
             raise InputError("--confusion-png: the true labels name several patterns per map, scored pattern by "
