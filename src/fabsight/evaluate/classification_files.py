@@ -84,7 +84,7 @@ def carried_truth(data: dict[str, Any], path: Path | None) -> dict[str, dict[str
     return {str(row["id"]): {"label": row["label"]} for row in rows}
 
 
-# --- files ---------------------------------------------------------------------------------------
+# --- label files, and scoring --------------------------------------------------------------------
 def _label(record: dict[str, Any], path: Path | None, key: str) -> str:
     value = record.get("label")
     if value is None or isinstance(value, (dict, list, bool)) or str(value).strip() == "":
@@ -158,6 +158,7 @@ def _true_labels(truth_path: Path | None, preds_path: Path,
 
 def _single_label(truth: list[str], ids: list[str], preds: dict[str, dict[str, Any]], path: Path | None,
                   classified: bool, bins: int) -> dict[str, Any]:
+    """`classification_scores`, with "per_item": each id's truth, prediction and confidence."""
     predicted = [_label(preds[key], path, key) for key in ids]
     confidences = [_confidence(preds[key], path, key) for key in ids]
     given = [c is not None for c in confidences]
@@ -166,8 +167,10 @@ def _single_label(truth: list[str], ids: list[str], preds: dict[str, dict[str, A
         raise InputError(f"{len(missing)} of {len(ids)} predictions have no confidence (give one for all or none): "
                          f"{preview(missing)}", path)
     abstain, confident_of = (UNCERTAIN, [preds[key]["top"] for key in ids]) if classified else (None, None)
-    return classification_scores(truth, predicted, confidences if all(given) else None, bins=bins,
-                                 abstain=abstain, confident_of=confident_of)
+    scores = classification_scores(truth, predicted, confidences if all(given) else None, bins=bins,
+                                   abstain=abstain, confident_of=confident_of)
+    return {**scores, "per_item": [{"id": key, "label": t, "predicted": p, "confidence": c}
+                                   for key, t, p, c in zip(ids, truth, predicted, confidences)]}
 
 
 def _evaluate(preds: dict[str, dict[str, Any]], truth: dict[str, dict[str, Any]], classified: bool,
@@ -187,9 +190,7 @@ def _evaluate(preds: dict[str, dict[str, Any]], truth: dict[str, dict[str, Any]]
         return {"mode": "multi-label", **presence_scores([_split(true[key]) for key in ids], found), **where,
                 "per_item": per_item}
     result = _single_label([true[key] for key in ids], ids, preds, preds_path, classified, options.bins)
-    per_item = [{"id": key, "label": true[key], "predicted": _label(preds[key], preds_path, key),
-                 "confidence": _confidence(preds[key], preds_path, key)} for key in ids]
-    return {"mode": "single-label", **result, **where, "per_item": per_item}
+    return {"mode": "single-label", **result, **where}
 
 
 def evaluate_classification_files(truth_path: str | Path | None, preds_path: str | Path,
