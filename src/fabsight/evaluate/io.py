@@ -115,17 +115,29 @@ def check_text(value: Any, path: str | Path, where: str) -> str:
 
 
 # --- records: the common shape of classification and speech files ------------------------------
-def _csv_records(text: str, path: Path, delimiter: str) -> list[dict[str, Any]]:
+def csv_table(text: str, path: str | Path, delimiter: str = ",") -> tuple[list[str], list[dict[str, Any]]]:
+    """The header's names and the rows (names and cells stripped; a missing cell is None) of a CSV with a header.
+
+    A row with more cells than the header names is an error naming its line.
+    """
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    if not reader.fieldnames or "id" not in [f.strip() for f in reader.fieldnames]:
+    rows = []
+    try:
+        for row in reader:
+            if None in row:  # more cells than header names
+                raise InputError(f"line {reader.line_num}: more cells than the header has columns", path)
+            rows.append({k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()})
+    except csv.Error as exc:
+        raise InputError(f"not a readable CSV (line {reader.line_num}: {exc})", path) from None
+    return [name.strip() for name in reader.fieldnames or []], rows
+
+
+def _csv_records(text: str, path: Path, delimiter: str) -> list[dict[str, Any]]:
+    header, rows = csv_table(text, path, delimiter)
+    if "id" not in header:
         raise InputError(f"the first row must be a header naming the columns, with an 'id' column "
-                         f"(found {preview(reader.fieldnames or [])})", path)
-    records = []
-    for row in reader:
-        if None in row:  # more cells than header names
-            raise InputError(f"line {reader.line_num}: more cells than the header has columns", path)
-        records.append({k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()})
-    return records
+                         f"(found {preview(header)})", path)
+    return rows
 
 
 def read_records(path: str | Path, value_field: str) -> list[dict[str, Any]]:

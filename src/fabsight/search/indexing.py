@@ -81,17 +81,15 @@ def add_files(paths: Sequence[str | Path], options: IndexAddOptions, load: LoadO
     encoder = encoder or load_dual_encoder(options.model, options.runtime)
     index = open_for_writing(options.index, encoder)
     errors: list[dict[str, str]] = []
-    new = updated = 0
-    for entries in Indexer(encoder, options.batch_size).entry_batches(
-            load_files(expand_paths(paths), load or LoadOptions()), errors):
-        inserted, replaced = index.upsert(entries)
-        new, updated = new + inserted, updated + replaced
-    return summary(index, new, updated, errors)
+    written = [index.upsert(entries) for entries in Indexer(encoder, options.batch_size).entry_batches(
+        load_files(expand_paths(paths), load or LoadOptions()), errors)]
+    return summary(index, written, errors)
 
 
-def summary(index: WaferIndex, new: int, updated: int, errors: list[dict[str, str]]) -> dict[str, Any]:
-    """Tidy the index after a run and say what changed."""
+def summary(index: WaferIndex, written: list[tuple[int, int]], errors: list[dict[str, str]]) -> dict[str, Any]:
+    """Tidy the index after a run and say what changed; `written`: (new, updated) of each commit."""
     index.tidy()
+    new, updated = sum(n for n, _ in written), sum(u for _, u in written)
     return {"index": index.uri, "model": index.model.name, "read": new + updated, "new": new,
             "updated": updated, "count": index.count(), "errors": errors}
 

@@ -89,13 +89,12 @@ def add_files_on_ray(paths: Sequence[str | Path], options: IndexAddOptions, load
         pool = ActorPool([actor.remote(options.model, options.runtime, encoder.fingerprint(), options.batch_size, load)
                           for _ in range(workers)])
         shards = shards_of(files, workers)
-        new, updated, errors = 0, 0, []
+        written, errors = [], []
         for entries, shard_errors in track(pool.map(lambda a, shard: a.entries.remote(shard), shards),
                                            "indexing on Ray (shards)", total=len(shards)):
-            inserted, replaced = index.upsert(entries)
-            new, updated = new + inserted, updated + replaced
+            written.append(index.upsert(entries))
             errors.extend(shard_errors)
     finally:
         if started:
             ray.shutdown()
-    return {**summary(index, new, updated, errors), "ray": {"workers": workers, "shards": len(shards)}}
+    return {**summary(index, written, errors), "ray": {"workers": workers, "shards": len(shards)}}

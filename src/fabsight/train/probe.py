@@ -30,7 +30,6 @@ cross-validation on the labelled maps unless given.
 
 from __future__ import annotations
 
-import csv
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from fabsight.errors import FabsightError, FabsightWarning, InputError
+from fabsight.evaluate.io import csv_table, read_text
 from fabsight.models.dual_encoder import ModelOptions, load_dual_encoder
 from fabsight.models.probes import INFO_FILE, model_fingerprint, probe_folder, save_probe
 from fabsight.models.wafer_pixels import check_views
@@ -100,20 +100,9 @@ def _clean(value: Any) -> str | None:
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """The header (lower case) and the rows (keys lower case, values stripped) of a labels CSV."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            header = [(name or "").strip().lower() for name in reader.fieldnames or []]
-    except OSError as exc:
-        raise InputError(f"cannot read labels CSV ({exc.strerror})", path) from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"not a readable CSV ({exc})", path) from None
-    for line, row in enumerate(rows, 2):
-        if None in row:  # more cells than the header names
-            raise InputError(f"line {line}: more cells than the header has columns", path)
-    return header, [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in rows]
+    """The header (lower case) and the rows (keys lower case, a missing cell "") of a labels CSV."""
+    header, rows = csv_table(read_text(path), path)
+    return [name.lower() for name in header], [{k.lower(): v or "" for k, v in row.items()} for row in rows]
 
 
 def _labels_by_id(rows: list[dict[str, str]], path: Path) -> Labeler:
