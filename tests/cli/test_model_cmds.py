@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -60,6 +61,15 @@ def test_classify_json_and_table(maps, model, capsys):
     assert main(["classify", str(maps), "--model", model]) == 0
     out = capsys.readouterr().out
     assert "runner-up" in out and "5 wafer(s) classified" in out
+
+
+def test_classify_table_names_a_wafer_by_the_id_other_commands_take(maps, model, capsys):
+    wafer = replace(generate("center", n=1, seed=4)[0].wafer, product="GOLD8", lot="LOT7", wafer_id="LOT7-03")
+    save_npz(wafer, maps / "named.npz")
+    code, doc, _ = run_json(["classify", str(maps / "named.npz"), "--model", model], capsys)
+    assert code == 0 and doc["results"][0]["id"] == "GOLD8/LOT7/LOT7-03"
+    assert main(["classify", str(maps / "named.npz"), "--model", model]) == 0
+    assert "GOLD8/LOT7/LOT7-03" in capsys.readouterr().out
 
 
 def test_train_probe_then_classify_with_it(model, tmp_path, capsys):

@@ -25,6 +25,9 @@ def _file(row: dict[str, Any]) -> str:
 
 
 def _wafer(row: dict[str, Any]) -> str:
+    """The id other commands take (`evaluate classify --truth`, `index remove`) where the data names the wafer."""
+    if row.get("lot") and row.get("wafer_id"):
+        return row["id"]
     named = "/".join(str(v) for v in (row.get("lot"), row.get("wafer_id")) if v)
     return named or f"#{row['index']}"
 
@@ -102,7 +105,8 @@ def show_classify(result: dict) -> None:
         table(None, ("file", "wafer", "pattern", "confidence", "runner-up", "present"), rows, right=("confidence",))
         _more(len(rows), len(found))
     counts = ", ".join(f"{name} {count}" for name, count in Counter(r["pattern"] for r in found).most_common())
-    how = f"probe {result['probe']}" if result["method"] == "probe" else f"zero-shot over {len(result['labels'])} labels"
+    how = (f"probe {result['probe']}" if result["method"] == "probe"
+           else f"zero-shot over {len(result['labels'])} labels")
     message(f"{len(found)} wafer(s) classified with {result['model']} ({how}){': ' + counts if counts else ''}")
 
 
