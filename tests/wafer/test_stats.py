@@ -94,7 +94,7 @@ def test_profile_resolution_is_an_option():
 
 def test_grid_with_no_dies_has_counts_only():
     stats = wafer_stats(WaferMap(np.zeros((5, 5), np.uint8)))
-    assert stats["dies"] == 0 and stats["yield"] == 0.0 and "zones" not in stats
+    assert stats["dies"] == 0 and stats["yield"] is None and "zones" not in stats
 
 
 @pytest.mark.parametrize("bad", [np.array([1, 2, 1]), np.full((3, 3), 3), np.zeros((0, 4)), np.full((2, 2), 0.5)])

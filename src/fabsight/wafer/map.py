@@ -101,9 +101,9 @@ class WaferMap:
         return int(np.count_nonzero(self.grid == PASS))
 
     @property
-    def yield_(self) -> float:
-        """Passing dies over tested dies, 0..1 (0.0 for a wafer with no dies)."""
-        return self.passes / self.dies if self.dies else 0.0
+    def yield_(self) -> float | None:
+        """Passing dies over tested dies, 0..1; None for a wafer with no dies (0% would say every die failed)."""
+        return self.passes / self.dies if self.dies else None
 
     @property
     def name(self) -> str:
