@@ -1,6 +1,7 @@
 """The CLI contract: --json prints one JSON document; user errors are one line and exit 2."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,6 +102,18 @@ def test_files_in_a_folder_that_are_not_maps_are_skipped_with_a_warning(wafer_fi
     out, err = capsys.readouterr()
     assert [w["source"] for w in json.loads(out)["wafers"]] == [str(path)]
     assert "skipped 1 file(s)" in err and "README.md" in err
+
+
+def test_a_folder_of_maps_and_their_pictures_gives_each_wafer_once_from_its_array(tmp_path, capsys):
+    folder = tmp_path / "maps"
+    assert main(["generate", "center", "-n", "2", "--seed", "1", "--out", str(folder), "--json"]) == 0
+    (folder / "other.png").write_bytes((folder / "00000_center.png").read_bytes())  # a picture with no array beside
+    capsys.readouterr()
+    assert main(["stats", str(folder), "--json"]) == 0
+    sources = [Path(w["source"]).name for w in json.loads(capsys.readouterr().out)["wafers"]]
+    assert sources == ["00000_center.npz", "00001_center.npz", "other.png"]
+    assert main(["stats", str(folder / "00000_center.png"), "--json"]) == 0  # named, a picture is read
+    assert [w["source"] for w in json.loads(capsys.readouterr().out)["wafers"]] == [str(folder / "00000_center.png")]
 
 
 def test_an_empty_folder_is_named_in_a_warning(tmp_path, capsys):

@@ -110,9 +110,12 @@ def _load_with(path: Path, reader: Reader, options: LoadOptions) -> list[WaferMa
     return wafers
 
 
+PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
 def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
     """(file, named) pairs: files as given (named), folders replaced by the files in them, recursively,
-    sorted, hidden ones left out."""
+    sorted, hidden ones and the pictures of maps beside them (`_drawings_of_arrays`) left out."""
     files: list[tuple[Path, bool]] = []
     for item in map(Path, paths):
         if item.is_dir():
@@ -120,10 +123,18 @@ def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
                       if p.is_file() and not any(part.startswith(".") for part in p.relative_to(item).parts)]
             if not inside:  # a wrong folder given would otherwise end in "0 wafers" and nothing to say why
                 warnings.warn(f"{item}: the folder holds no files to read", FabsightWarning, stacklevel=2)
-            files.extend((p, False) for p in inside)
+            drawings = _drawings_of_arrays(inside)
+            files.extend((p, False) for p in inside if p not in drawings)
         else:
             files.append((item, True))
     return files
+
+
+def _drawings_of_arrays(files: Sequence[Path]) -> set[Path]:
+    """Pictures with a .npz of the same name beside them: `ingest` and `generate` write every map as both, and
+    reading the folder should give each wafer once, from the exact array (with its bins), not twice."""
+    arrays = {p.with_suffix("") for p in files if p.suffix.lower() == ".npz"}
+    return {p for p in files if p.suffix.lower() in PICTURE_SUFFIXES and p.with_suffix("") in arrays}
 
 
 MAP_SUFFIXES = {".stdf", ".std", ".gz", ".npy", ".npz", ".csv", ".png", ".jpg", ".jpeg", ".pkl", ".pickle"}
