@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from fabsight.errors import InputError
@@ -35,6 +36,12 @@ def test_json_lines_error_gives_the_line_of_the_file(tmp_path):
 def test_non_utf8_gives_the_byte_offset(tmp_path):
     message = _error(tmp_path, b'{"caption": "edge ring \xff"}')
     assert "not UTF-8" in message and "byte 0xff at byte offset 23" in message
+
+
+def test_a_binary_file_is_named_as_one(tmp_path):
+    np.savez(tmp_path / "maps.npz", maps=np.zeros((2, 3, 3), np.uint8))
+    message = _error(tmp_path, (tmp_path / "maps.npz").read_bytes(), name="preds.npz")
+    assert message == "is a binary file, not text: this takes a UTF-8 text file"
 
 
 def test_byte_offset_counts_a_bom(tmp_path):

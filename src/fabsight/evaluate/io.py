@@ -22,6 +22,7 @@ from typing import Any
 from fabsight.errors import FabsightWarning, InputError
 
 BOM = b"\xef\xbb\xbf"
+BINARY_SNIFF = 8192  # bytes looked at for a NUL, which text files do not hold
 PREVIEW = 5  # ids named in a message before "and N more"
 
 
@@ -33,7 +34,7 @@ def preview(items: Iterable[Any], limit: int = PREVIEW) -> str:
 
 
 def read_text(path: str | Path) -> str:
-    """The whole file as text: UTF-8 (a BOM is allowed), not empty."""
+    """The whole file as text: UTF-8 (a BOM is allowed), not binary, not empty."""
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path)
@@ -43,6 +44,8 @@ def read_text(path: str | Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror})", path) from None
+    if b"\x00" in data[:BINARY_SNIFF]:  # "save it as UTF-8" would be no help for an .npz given by mistake
+        raise InputError("is a binary file, not text: this takes a UTF-8 text file", path)
     skipped = len(BOM) if data.startswith(BOM) else 0
     try:
         text = data[skipped:].decode("utf-8")
