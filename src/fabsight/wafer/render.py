@@ -98,9 +98,10 @@ def title_text(wafer: WaferMap) -> str:
     name = " / ".join(p for p in (wafer.lot, f"wafer {wafer.wafer_id}" if wafer.wafer_id else None) if p)
     if not name:
         name = Path(wafer.source).name if wafer.source else "wafer"
-    if not wafer.dies:
+    yield_ = wafer.yield_
+    if yield_ is None:
         return f"{name}   no dies on the wafer"
-    return f"{name}   yield {100 * wafer.yield_:.1f}%   ({wafer.fails} of {wafer.dies} dies fail)"
+    return f"{name}   yield {100 * yield_:.1f}%   ({wafer.fails} of {wafer.dies} dies fail)"
 
 
 @lru_cache(maxsize=4)
