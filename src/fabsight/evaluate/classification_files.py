@@ -62,7 +62,8 @@ def prediction_records(data: dict[str, Any], path: Path | None) -> dict[str, dic
     repeated = [key for key, count in Counter(str(row["id"]) for row in rows).items() if count > 1]
     if repeated:
         raise InputError(f"{len(repeated)} wafer id(s) appear more than once, as when a wafer is read from two files "
-                         f"(a generated map's .npz and .png): classify one copy of each: {preview(repeated)}", path)
+                         f"(a map's .npz and its .png, both named): classify one copy of each: "
+                         f"{preview(repeated)}", path)
     failed = data.get("errors") or []
     if failed:
         where = f"in {path.name} " if path else ""
