@@ -231,6 +231,22 @@ def test_a_100_megapixel_picture_is_refused_quickly(tmp_path):
     assert time.perf_counter() - start < 2
 
 
+def test_a_chart_is_refused_in_one_message_and_a_bin_map_read_with_a_warning(plt, tmp_path):
+    figure, axes = plt.subplots()
+    axes.plot(np.sin(np.linspace(0, 10, 100)))
+    figure.savefig(tmp_path / "chart.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning before the refusal would be raised here instead
+        with pytest.raises(InputError, match="no clean die grid"):
+            fabsight.load(tmp_path / "chart.png")
+    on = wafer_grid(np.random.default_rng(5), 30, 30) != OFF
+    bins = np.where(on, 1 + np.random.default_rng(6).integers(0, 4, on.shape), 0)  # four bins, drawn 6 px a die
+    plt.imsave(tmp_path / "bins.png", np.kron(bins, np.ones((6, 6))), cmap="tab10", vmin=0, vmax=9)
+    with pytest.warns(fabsight.FabsightWarning, match="die colours"):
+        (wafer,) = fabsight.load(tmp_path / "bins.png")
+    assert set(np.unique(wafer.grid)) <= {OFF, PASS, FAIL} and (wafer.grid == FAIL).any()
+
+
 def test_pictures_without_a_die_grid(tmp_path):
     Image.new("RGB", (300, 200), (40, 160, 60)).save(tmp_path / "green.png")
     with pytest.raises(InputError):

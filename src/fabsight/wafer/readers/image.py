@@ -636,9 +636,6 @@ def states(winners: np.ndarray, share: np.ndarray, palette: np.ndarray, backgrou
     else:
         passes = [max(dies, key=lambda g: _hue_score(palette[g], 120.0))]
         fails = [g for g in dies if g not in passes]
-        warnings.warn(f"{source}: the picture has {len(dies)} die colours; read {_hex(palette[passes[0]])} as "
-                      "pass and the others as fail (a bin map? if not, the picture may be too blurred or "
-                      "compressed to read die by die)", FabsightWarning, stacklevel=3)
     classes = {g: OFF for g in ([off] if off is not None else [])} | {g: PASS for g in passes} | \
         {g: FAIL for g in fails}
     ids = np.array(list(classes), dtype=np.int64)
@@ -710,6 +707,11 @@ def read_panel(labels: np.ndarray, palette: np.ndarray, background: int | None, 
     if rows.pitch == cols.pitch == 1 and len(reading.colours["pass"]) + len(reading.colours["fail"]) > 2:
         raise InputError("found no clean die grid: the picture looks smoothed or compressed (colours blend "
                          "between dies); export it larger, as PNG, without interpolation", source)
+    die_colours = len(reading.colours["pass"]) + len(reading.colours["fail"])
+    if die_colours > 2:  # said only of a map that is read: a picture refused above needs no second message
+        warnings.warn(f"{source}: the picture has {die_colours} die colours; read {reading.colours['pass'][0]} as "
+                      "pass and the others as fail (a bin map? if not, the picture may be too blurred or "
+                      "compressed to read die by die)", FabsightWarning, stacklevel=3)
     grid = reading.grid
     if reading.die_plot:
         on = grid != OFF  # a die plot shows no off-wafer margin: cut to the dies
