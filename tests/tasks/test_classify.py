@@ -95,7 +95,7 @@ def test_views_outside_one_to_eight_are_refused(views):
 def test_each_result_names_its_wafer_as_an_index_does_and_the_label_its_data_carries(siglip, wafer_files, tmp_path):
     import fabsight
     from fabsight.evaluate import evaluate_classification_files, evaluate_classify_result
-    from fabsight.wafer.naming import wafer_key
+    from fabsight.wafer.naming import wafer_key, where_from
 
     folder = wafer_files(6)
     result = classify_files([folder], ClassifyOptions(), encoder=siglip)
@@ -103,7 +103,7 @@ def test_each_result_names_its_wafer_as_an_index_does_and_the_label_its_data_car
     assert [row["source"] for row in result["results"]] == [str(f) for f in files]
     for row, file in zip(result["results"], files):
         (wafer,) = fabsight.load(file)
-        assert row["id"] == wafer_key(wafer, file, 0) and row["label"] == wafer.extra["truth"]["label"]
+        assert row["id"] == wafer_key(wafer, where_from(file), 0) and row["label"] == wafer.extra["truth"]["label"]
     # the result scores as it stands, in memory or as JSON: the truth is the label each map carries
     (tmp_path / "out.json").write_text(json.dumps(result), encoding="utf-8")
     from_file, in_memory = evaluate_classification_files(None, tmp_path / "out.json"), evaluate_classify_result(result)

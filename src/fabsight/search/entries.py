@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fabsight.wafer.map import FAIL, OFF, WaferMap
-from fabsight.wafer.naming import known_label, wafer_key, where_from
+from fabsight.wafer.map import WaferMap
 
 # Metadata columns, in the order results list them. Vector and grid columns are added by the store.
 TEXT_FIELDS = ("id", "source", "lot", "wafer_id", "product", "tester", "pattern", "label")
@@ -29,18 +28,18 @@ def unpack_grid(packed: bytes, rows: int, cols: int) -> np.ndarray:
     return np.frombuffer(zlib.decompress(packed), dtype=np.uint8).reshape(rows, cols)
 
 
-def make_entry(wafer: WaferMap, source: str, index: int, vector: np.ndarray, decision: dict[str, Any]) -> dict[str, Any]:
-    """A row for the store: `decision` is the zero-shot answer for this wafer (pattern, confidence)."""
-    dies = int((wafer.grid != OFF).sum())
-    fails = int((wafer.grid == FAIL).sum())
+def make_entry(wafer: WaferMap, row: dict[str, Any], where: str, vector: np.ndarray,
+               decision: dict[str, Any]) -> dict[str, Any]:
+    """A row for the store from the wafer's identity `row` (`tasks.embed.identity`: id, place in the file, label)
+    and its file as `where_from` gives it; `decision` is the zero-shot answer for this wafer (pattern, confidence)."""
     # Stored as the tester's clock reads it (STDF times carry no zone); an offset, where a file has one, is dropped
     # so that --since/--until compare like with like.
     test_time = wafer.test_time.replace(tzinfo=None) if isinstance(wafer.test_time, datetime) else None
     return {
-        "id": wafer_key(wafer, source, index), "source": where_from(source), "index": index,
+        "id": row["id"], "source": where, "index": row["index"],
         "lot": wafer.lot, "wafer_id": wafer.wafer_id, "product": wafer.product, "tester": wafer.tester,
-        "test_time": test_time, "dies": dies, "fails": fails, "yield": (dies - fails) / dies if dies else None,
-        "pattern": decision["pattern"], "confidence": float(decision["confidence"]), "label": known_label(wafer),
+        "test_time": test_time, "dies": wafer.dies, "fails": wafer.fails, "yield": wafer.yield_,
+        "pattern": decision["pattern"], "confidence": float(decision["confidence"]), "label": row["label"],
         "vector": np.asarray(vector, np.float32), "grid": pack_grid(wafer.grid),
         "rows": int(wafer.grid.shape[0]), "cols": int(wafer.grid.shape[1]),
     }

@@ -26,7 +26,7 @@ from fabsight.search.indexing import IndexOptions, model_identity
 from fabsight.search.store import WaferIndex, is_remote
 from fabsight.tasks.embed import NO_DIES, warn_of_rectangles
 from fabsight.wafer.map import WaferMap
-from fabsight.wafer.naming import wafer_key
+from fabsight.wafer.naming import wafer_key, where_from
 
 RESULT_FIELDS = ("id", "score", "source", "index", "lot", "wafer_id", "product", "tester", "test_time", "pattern",
                  "confidence", "yield", "dies", "fails", "label")
@@ -114,7 +114,7 @@ def _example_vector(index: WaferIndex, encoder: DualEncoder | None, options: Sea
     if not wafer.dies:
         raise InputError(f"the example wafer {NO_DIES}", options.like)
     warn_of_rectangles([wafer], options.like)
-    return encoder.embed_wafers([wafer])[0], wafer_key(wafer, options.like, chosen[0])
+    return encoder.embed_wafers([wafer])[0], wafer_key(wafer, where_from(options.like), chosen[0])
 
 
 def find_entry(index: WaferIndex, key: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from fabsight.files import atomic_write
 from fabsight.models.dual_encoder import DualEncoder, ModelOptions, load_dual_encoder
 from fabsight.options import option
 from fabsight.wafer.map import OFF, WaferMap
-from fabsight.wafer.naming import known_label, wafer_key
+from fabsight.wafer.naming import known_label, wafer_key, where_from
 from fabsight.wafer.readers import Loaded, LoadOptions, load_many
 
 VECTOR_DECIMALS = 6  # JSON only; the .npz keeps full float32
@@ -56,10 +56,11 @@ def error_row(item: Loaded) -> dict[str, str]:
     return {"source": str(item.path), "error": item.error.message if item.error else ""}
 
 
-def identity(item: Loaded, index: int, wafer: WaferMap) -> dict[str, Any]:
+def identity(item: Loaded, where: str, index: int, wafer: WaferMap) -> dict[str, Any]:
     """Which wafer a result is about: its id (as a search index keys it), the file as given, its wafer id and lot,
-    its place in the file, and the label the data carries, if any (for `fabsight evaluate classify`)."""
-    return {"id": wafer_key(wafer, item.path, index), "source": str(item.path), "wafer_id": wafer.wafer_id,
+    its place in the file, and the label the data carries, if any (for `fabsight evaluate classify`).
+    `where`: the file as `where_from` gives it."""
+    return {"id": wafer_key(wafer, where, index), "source": str(item.path), "wafer_id": wafer.wafer_id,
             "lot": wafer.lot, "index": index, "label": known_label(wafer)}
 
 
@@ -100,11 +101,12 @@ def embed_loaded(encoder: DualEncoder, items: Iterable[Loaded], batch_size: int,
             errors.append(error_row(item))
             continue
         warn_of_rectangles(item.wafers, item.path)
+        where = where_from(item.path)
         for index, wafer in enumerate(item.wafers):
             if not wafer.dies:  # an all-off grid would still get a vector, and a confident answer, about nothing
                 errors.append({"source": str(item.path), "error": f"{_which(item, index, wafer)} {NO_DIES}"})
                 continue
-            rows.append(identity(item, index, wafer))
+            rows.append(identity(item, where, index, wafer))
             wafers.append(wafer)
             if len(wafers) == batch_size:
                 yield Batch(rows, wafers, encoder.embed_wafers(wafers, batch_size, views))

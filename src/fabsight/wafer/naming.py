@@ -38,16 +38,17 @@ def unique_stems(wafers: Sequence[WaferMap], taken: set[str] | None = None) -> l
     return stems
 
 
-def wafer_key(wafer: WaferMap, source: str | Path, index: int) -> str:
+def wafer_key(wafer: WaferMap, where: str, index: int) -> str:
     """The id of a wafer in every command's results and in a search index (adding it again is an update).
 
     A wafer that names its lot and wafer id is that wafer wherever its file
     lies (re-probed or copied data replaces the old entry); one that names
-    neither is the map at its place in its file.
+    neither is the map at its place in its file. `where` is the file as
+    `where_from` gives it, resolved once per file by the caller, not per map.
     """
     if wafer.lot and wafer.wafer_id:
         return "/".join(part for part in (wafer.product, wafer.lot, wafer.wafer_id) if part)
-    return f"{where_from(source)}#{index}"
+    return f"{where}#{index}"
 
 
 def where_from(source: str | Path) -> str:
