@@ -63,6 +63,14 @@ def test_classify_json_and_table(maps, model, capsys):
     assert "runner-up" in out and "5 wafer(s) classified" in out
 
 
+def test_classify_table_names_an_uncertain_answers_best_guess(maps, model, capsys):
+    code, doc, _ = run_json(["classify", str(maps / "0.npz"), "--model", model, "--min-confidence", "1"], capsys)
+    best = next(iter(doc["results"][0]["scores"]))
+    assert code == 0 and doc["results"][0]["pattern"] == "uncertain"
+    assert main(["classify", str(maps / "0.npz"), "--model", model, "--min-confidence", "1"]) == 0
+    assert f"uncertain ({best}?)" in capsys.readouterr().out
+
+
 def test_classify_table_names_a_wafer_by_the_id_other_commands_take(maps, model, capsys):
     wafer = replace(generate("center", n=1, seed=4)[0].wafer, product="GOLD8", lot="LOT7", wafer_id="LOT7-03")
     save_npz(wafer, maps / "named.npz")

@@ -97,9 +97,16 @@ def _runner_up(scores: dict[str, float]) -> str | None:
     return f"{second[0][0]} ({percent(second[0][1])})" if second else None
 
 
+def _pattern(row: dict) -> str:
+    """An uncertain answer still names its best guess: the confidence shown is that label's."""
+    if row["pattern"] != "uncertain" or not row["scores"]:
+        return row["pattern"]
+    return f"uncertain ({next(iter(row['scores']))}?)"
+
+
 def show_classify(result: dict) -> None:
     found = result["results"]
-    rows = [(_file(r), _wafer(r), r["pattern"], _confidence(r["confidence"], r["pattern"] == "uncertain"),
+    rows = [(_file(r), _wafer(r), _pattern(r), _confidence(r["confidence"], r["pattern"] == "uncertain"),
              _runner_up(r["scores"]), ", ".join(r["present"]) or "-") for r in found[:MAX_ROWS]]
     if rows:
         table(None, ("file", "wafer", "pattern", "confidence", "runner-up", "present"), rows, right=("confidence",))
