@@ -706,8 +706,9 @@ def read_panel(labels: np.ndarray, palette: np.ndarray, background: int | None, 
     reading = states(winners, share, palette, background, source)
     die_colours = len(reading.colours["pass"]) + len(reading.colours["fail"])
     if rows.pitch == cols.pitch == 1 and die_colours > 2:
-        raise InputError("found no clean die grid: the picture looks smoothed or compressed (colours blend "
-                         "between dies); export it larger, as PNG, without interpolation", source)
+        raise InputError("found no clean die grid: colours blend between dies, so the picture is not a wafer map "
+                         "(a chart, a photo?) or it is smoothed or compressed; if it is a map, export it larger, "
+                         "as PNG, without interpolation", source)
     if die_colours > 2:  # said only of a map that is read: a picture refused above needs no second message
         warnings.warn(f"{source}: the picture has {die_colours} die colours; read {reading.colours['pass'][0]} as "
                       "pass and the others as fail (a bin map? if not, the picture may be too blurred or "
