@@ -113,7 +113,7 @@ def main() -> None:
     runs: list[list[tuple[float, float]]] = [[] for _ in contenders]
     for _ in range(args.repeats):  # interleaved: a busy moment slows every contender alike
         for (_, contender), times in zip(contenders, runs):
-            times.append(timed(lambda: contender.embed_wafers(wafers, args.batch_size)))
+            times.append(timed(lambda timed_one=contender: timed_one.embed_wafers(wafers, args.batch_size)))
     for (method, _), times in zip(contenders, runs):
         table.add_row(row(method, args.batch_size, len(wafers), *sorted(times)[len(times) // 2]))
     # What `fabsight classify` embeds for the pattern classes: the mean of CLASS_VIEWS turned and mirrored views.

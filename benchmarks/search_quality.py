@@ -114,7 +114,8 @@ def composed_rows(encoder: DualEncoder, index: WaferIndex, n: int, seed: int, we
             combined = vector + weight * text
             def has_both(label, a=first, b=second):
                 return holds(label, a) and holds(label, b)
-            for name, query in (("image", vector), ("text", text), ("image + text", combined / np.linalg.norm(combined))):
+            queries = (("image", vector), ("text", text), ("image + text", combined / np.linalg.norm(combined)))
+            for name, query in queries:
                 both[name].append(precision_at(index, query, has_both))
     return {name: float(np.mean(values)) for name, values in both.items()}
 

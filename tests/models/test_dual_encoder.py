@@ -159,7 +159,8 @@ def test_missing_model_libraries_are_named_with_the_install_command(monkeypatch)
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real_find_spec(name, *a))
     with pytest.raises(FabsightError, match=r"models need torch.*pip install 'fabsight\[ml\]'"):
         load_dual_encoder("wafer-clip")
 

@@ -54,7 +54,8 @@ def test_round_trip_is_exact(tmp_path):
 
 
 def test_time_zone_and_missing_fields_round_trip(tmp_path):
-    wafer = WaferMap(np.ones((2, 3), np.uint8), test_time=datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=8))),
+    eight_hours_east = timezone(timedelta(hours=8))
+    wafer = WaferMap(np.ones((2, 3), np.uint8), test_time=datetime(2020, 1, 2, 3, 4, 5, tzinfo=eight_hours_east),
                      source="x.csv")
     (again,) = fabsight.load(save_npz(wafer, tmp_path / "w.npz"))
     assert_same(wafer, again)

@@ -97,7 +97,8 @@ def schema(model: ModelIdentity):
 
     fields = [pa.field("id", pa.string(), nullable=False)]
     fields += [pa.field(name, pa.string()) for name in TEXT_FIELDS if name != "id"]
-    fields += [pa.field(name, pa.float64() if name in ("yield", "confidence") else pa.int64()) for name in NUMBER_FIELDS]
+    fields += [pa.field(name, pa.float64() if name in ("yield", "confidence") else pa.int64())
+               for name in NUMBER_FIELDS]
     fields += [pa.field(name, pa.timestamp("us")) for name in TIME_FIELDS]
     fields += [pa.field("vector", pa.list_(pa.float32(), model.dim)), pa.field("grid", pa.binary()),
                pa.field("rows", pa.int32()), pa.field("cols", pa.int32())]

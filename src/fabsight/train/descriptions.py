@@ -65,7 +65,8 @@ def _loc(p: Truth, rng: np.random.Generator) -> str:
     where = _region(p.get("center"))
     many = p.get("count", 1) > 1
     cluster = "clusters" if many else "cluster"
-    return _pick(rng, [f"{'several local clusters' if many else 'a local cluster'} of failing dies in the {where}", f"localized {cluster} of fails, {where}",
+    return _pick(rng, [f"{'several local clusters' if many else 'a local cluster'} of failing dies in the {where}",
+                       f"localized {cluster} of fails, {where}",
                        f"{'blobs' if many else 'a blob'} of fails inside the wafer ({where})",
                        f"loc pattern in the {where}"])
 

@@ -8,7 +8,8 @@ Layout (plain arrays, nothing pickled, so `np.load(..., allow_pickle=False)` rea
 | `grid`           | uint8 (rows, cols): 0 off-wafer, 1 pass, 2 fail |
 | `hard_bins`      | int32 (rows, cols), -1 where unknown; only when the wafer has hard bins |
 | `soft_bins`      | int32 (rows, cols), likewise |
-| `metadata`       | a JSON string: x_origin, y_origin, orientation, lot, wafer_id, product, tester, test_time (ISO 8601), source, complete, extra |
+| `metadata`       | a JSON string: x_origin, y_origin, orientation, lot, wafer_id, product, tester, |
+|                  | test_time (ISO 8601), source, complete, extra |
 
 `extra` must be JSON-serialisable; NumPy scalars and arrays in it are saved
 as plain numbers and lists (so they come back as Python values), tuples come

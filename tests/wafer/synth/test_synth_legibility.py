@@ -4,7 +4,7 @@ import numpy as np
 
 from fabsight.wafer.map import FAIL
 from fabsight.wafer.synth import generate
-from fabsight.wafer.synth.legibility import LOC_MAX_RIM_SHARE, MIN_CONTRAST, MIN_EXCESS_DIES, legibility, rim_share
+from fabsight.wafer.synth.legibility import LOC_MAX_RIM_SHARE, MIN_EXCESS_DIES, legibility, rim_share
 from fabsight.wafer.synth.patterns import Layer
 from fabsight.wafer.synth.shapes import make_geometry
 

@@ -333,7 +333,8 @@ def changes_along(labels: np.ndarray, major: np.ndarray, axis: int, offset: int,
     Pixels of minor colours (edge blur, JPEG ringing, thin ink) are skipped:
     a change between two major colours with such pixels between them is put
     at the middle of the gap. In a `blurred` picture, changes a pixel apart
-    (the two sides of a blurred edge) count as one, at their weighted middle. `major` (256,) bool says which colour groups count.
+    (the two sides of a blurred edge) count as one, at their weighted middle.
+    `major` (256,) bool says which colour groups count.
     """
     scan = labels if axis == 1 else labels.T  # changes along the rows of `scan`
     known = major[scan]  # (h, w)
@@ -684,7 +685,8 @@ def maps_from_pixels(pixels: np.ndarray, source: str = "picture") -> list[WaferM
             continue
         if len(boxes) > 1:
             wafer.extra["panel"] = number
-            wafer.extra["panel_box"] = [box[0].start, box[1].start, box[0].stop, box[1].stop]  # top, left, bottom, right
+            # top, left, bottom, right
+            wafer.extra["panel_box"] = [box[0].start, box[1].start, box[0].stop, box[1].stop]
         wafers.append(wafer)
     if not wafers:
         raise failures[0][1]

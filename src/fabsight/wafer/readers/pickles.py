@@ -180,5 +180,5 @@ def read(path: Path, options: LoadOptions) -> list[WaferMap]:
             return maps_from_arrays(arrays, path)
     if isinstance(obj, (np.ndarray, list, tuple)) and len(obj):
         return maps_from_array(_array(obj), path, where="the pickled array")
-    raise InputError(f"this pickle holds an object of type {type(obj).__name__}; expected a WM-811K style table with a waferMap "
-                     "column, a dict of arrays, an array or a list of 2-D maps", path)
+    raise InputError(f"this pickle holds an object of type {type(obj).__name__}; expected a WM-811K style table with "
+                     "a waferMap column, a dict of arrays, an array or a list of 2-D maps", path)

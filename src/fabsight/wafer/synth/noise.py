@@ -33,7 +33,8 @@ class Background:
     run_axis: str  # "rows", "columns" or "both"
 
     def params(self, scale: float) -> dict:
-        return {"density": round(min(self.density * scale, 1.0), 4), "edge_density": round(min(self.edge * scale, 1.0), 4),
+        return {"density": round(min(self.density * scale, 1.0), 4),
+                "edge_density": round(min(self.edge * scale, 1.0), 4),
                 "run_share": round(self.run_share, 3), "run_axis": self.run_axis}
 
 
@@ -84,7 +85,8 @@ def sample_runs(bg: Background, scale: float, rng: np.random.Generator) -> np.nd
     """Short runs of failing dies along rows and/or columns carrying `run_share` of the background."""
     h, w = bg.prob.shape
     mean_length = float(np.dot(RUN_LENGTHS, RUN_ODDS))
-    seeds = np.flatnonzero(rng.random(h * w) < (np.minimum(bg.prob * scale, 1.0) * (bg.run_share / mean_length)).ravel())
+    seed_odds = np.minimum(bg.prob * scale, 1.0) * (bg.run_share / mean_length)  # (h, w)
+    seeds = np.flatnonzero(rng.random(h * w) < seed_odds.ravel())
     lengths = rng.choice(RUN_LENGTHS, size=seeds.size, p=RUN_ODDS)  # (k,)
     along_rows = rng.random(seeds.size) < {"rows": 1.0, "columns": 0.0, "both": 0.5}[bg.run_axis]
     steps = np.arange(max(RUN_LENGTHS))  # (L,)

@@ -302,7 +302,8 @@ def random_fails(geo: Geometry, rng: np.random.Generator) -> Layer:
     elif variant == "streaky":
         long, short = rng.uniform(2.0, 5.0), rng.uniform(0.2, 0.5)
         horizontal = rng.random() < 0.6
-        prob = prob + rng.uniform(0.3, 0.5) * smooth_noise(geo.shape, rng, (short, long) if horizontal else (long, short))
+        scales = (short, long) if horizontal else (long, short)
+        prob = prob + rng.uniform(0.3, 0.5) * smooth_noise(geo.shape, rng, scales)
         params["streaks"] = "rows" if horizontal else "columns"
     elif variant == "periodic":  # every 2nd to 4th row or column fails more (a tester or probe-card rhythm)
         period, along_rows = int(rng.integers(2, 5)), rng.random() < 0.5
