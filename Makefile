@@ -47,6 +47,7 @@ demo: $(VENV)/.installed-demo
 	@echo "Pictures and maps are in $(DEMO_OUT)/"
 
 test: system-deps $(VENV)/.installed-test
+	$(BIN)/ruff check
 	$(BIN)/python -m pytest -q
 
 clean:
