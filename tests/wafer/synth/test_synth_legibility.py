@@ -4,7 +4,8 @@ import numpy as np
 
 from fabsight.wafer.map import FAIL
 from fabsight.wafer.synth import generate
-from fabsight.wafer.synth.legibility import LOC_MAX_RIM_SHARE, MIN_EXCESS_DIES, legibility, rim_share
+from fabsight.wafer.synth.legibility import (LOC_MAX_RIM_SHARE, MIN_CONTRAST, MIN_EXCESS_DIES, legibility,
+                                             pattern_contrast, rim_share)
 from fabsight.wafer.synth.patterns import Layer
 from fabsight.wafer.synth.shapes import make_geometry
 
@@ -34,6 +35,16 @@ def test_a_cluster_buried_in_as_dense_a_background_is_not():
     cluster = layer("Loc", blob(geo, 14, 14, 2))
     failing = (np.random.default_rng(1).random(geo.shape) < 0.5) & geo.on
     failing[cluster.footprint] = np.random.default_rng(2).random(int(cluster.footprint.sum())) < 0.6
+    assert legibility(geo, [cluster], failing) < 1.0
+
+
+def test_a_large_cluster_barely_denser_than_its_surroundings_is_not_legible():
+    geo = geometry()
+    cluster = layer("Loc", blob(geo, 20, 20, 5))  # 121 dies: many excess fails, but a faint difference
+    failing = (np.random.default_rng(4).random(geo.shape) < 0.15) & geo.on
+    failing[cluster.footprint] = np.random.default_rng(5).random(int(cluster.footprint.sum())) < 0.3
+    contrast, excess = pattern_contrast(geo, cluster, failing, np.zeros(geo.shape, dtype=bool))
+    assert 0 < contrast < MIN_CONTRAST and excess >= MIN_EXCESS_DIES  # only the contrast bar can refuse it
     assert legibility(geo, [cluster], failing) < 1.0
 
 
