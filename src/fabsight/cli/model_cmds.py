@@ -10,6 +10,7 @@ from typing import Any
 from fabsight.cli.app import Command
 from fabsight.cli.display import message, percent, table
 from fabsight.cli.wafer_cmds import INPUT_HELP, InputOptions
+from fabsight.knowledge.patterns import UNCERTAIN
 from fabsight.options import option
 from fabsight.tasks.classify import ClassifyOptions, classify_files
 from fabsight.tasks.embed import EmbedOptions, embed_files, save_embeddings
@@ -97,17 +98,18 @@ def _runner_up(scores: dict[str, float]) -> str | None:
     return f"{second[0][0]} ({percent(second[0][1])})" if second else None
 
 
-def _pattern(row: dict) -> str:
-    """An uncertain answer still names its best guess: the confidence shown is that label's."""
-    if row["pattern"] != "uncertain" or not row["scores"]:
-        return row["pattern"]
-    return f"uncertain ({next(iter(row['scores']))}?)"
+def _classify_row(row: dict[str, Any]) -> tuple[Any, ...]:
+    """An uncertain answer still names its best guess (scores come best first): the confidence shown is its."""
+    uncertain = row["pattern"] == UNCERTAIN
+    best = next(iter(row["scores"]), None)
+    pattern = f"{UNCERTAIN} ({best}?)" if uncertain and best else row["pattern"]
+    return (_file(row), _wafer(row), pattern, _confidence(row["confidence"], uncertain), _runner_up(row["scores"]),
+            ", ".join(row["present"]) or "-")
 
 
 def show_classify(result: dict) -> None:
     found = result["results"]
-    rows = [(_file(r), _wafer(r), _pattern(r), _confidence(r["confidence"], r["pattern"] == "uncertain"),
-             _runner_up(r["scores"]), ", ".join(r["present"]) or "-") for r in found[:MAX_ROWS]]
+    rows = [_classify_row(r) for r in found[:MAX_ROWS]]
     if rows:
         table(None, ("file", "wafer", "pattern", "confidence", "runner-up", "present"), rows, right=("confidence",))
         _more(len(rows), len(found))

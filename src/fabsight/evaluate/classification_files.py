@@ -213,7 +213,7 @@ def evaluate_classification_files(truth_path: str | Path | None, preds_path: str
 def evaluate_classify_result(result: dict[str, Any], truth_path: str | Path | None = None,
                              options: ClassifyOptions = ClassifyOptions()) -> dict[str, Any]:
     """`evaluate_classification_files` for a `classify_files` result held in memory."""
-    preds = prediction_records(result, None)
-    if truth_path is None:
-        return _evaluate(preds, carried_truth(result, None), True, None, None, options)
-    return _evaluate(preds, read_labels(truth_path, "truth"), True, None, Path(truth_path), options)
+    preds = prediction_records(result, None)  # first: it checks the results that carried_truth reads
+    truth_file = None if truth_path is None else Path(truth_path)
+    truth = carried_truth(result, None) if truth_file is None else read_labels(truth_file, "truth")
+    return _evaluate(preds, truth, True, None, truth_file, options)

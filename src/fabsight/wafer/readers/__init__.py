@@ -110,9 +110,6 @@ def _load_with(path: Path, reader: Reader, options: LoadOptions) -> list[WaferMa
     return wafers
 
 
-PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-
-
 def expand_paths(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
     """(file, named) pairs: files as given (named), folders replaced by the files in them, recursively,
     sorted, hidden ones and the pictures of maps beside them (`_drawings_of_arrays`) left out."""
@@ -137,7 +134,8 @@ def _drawings_of_arrays(files: Sequence[Path]) -> set[Path]:
     return {p for p in files if p.suffix.lower() in PICTURE_SUFFIXES and p.with_suffix("") in arrays}
 
 
-MAP_SUFFIXES = {".stdf", ".std", ".gz", ".npy", ".npz", ".csv", ".png", ".jpg", ".jpeg", ".pkl", ".pickle"}
+PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+MAP_SUFFIXES = {".stdf", ".std", ".gz", ".npy", ".npz", ".csv", *PICTURE_SUFFIXES, ".pkl", ".pickle"}
 
 
 def _claims_to_be_a_map(path: Path) -> bool:
