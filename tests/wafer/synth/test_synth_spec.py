@@ -98,6 +98,17 @@ def test_typo_gets_a_suggestion():
         parse_spec("scrach")
 
 
+def test_part_of_a_phrase_names_the_phrase_not_itself():
+    with pytest.raises(InputError, match="'mostly' is understood only within 'mostly failing'"):
+        parse_spec("mostly scratch")
+
+
+def test_a_place_says_specs_cannot_place_patterns():
+    with pytest.raises(InputError, match="cannot place a pattern") as info:
+        parse_spec("loc cluster near the edge")
+    assert "did you mean 'near'" not in str(info.value)
+
+
 @pytest.mark.parametrize("text, message", [
     ("edge", "ambiguous"), ("none with a scratch", "cannot be combined"), ("12% donut", "say what"),
     ("donut 12", "a number must be"), ("ring, 120% fail", "between 0 and 100"),

@@ -51,6 +51,8 @@ FILLERS = frozenset({
     "on", "at", "in", "one", "also", "type", "defect", "defects", "die", "dies", "sample", "samples", "having", "has",
     "showing", "about", "around", "roughly", "approximately", "approx",
 })
+PLACE_WORDS = frozenset({"near", "upper", "lower", "left", "right", "top", "bottom", "corner", "side", "north",
+                         "south", "east", "west", "off", "between", "inside", "outside", "close", "toward", "towards"})
 AMBIGUOUS = {"edge": "'edge ring' (whole rim) or 'edge loc' (one place on the rim)"}
 FAIL_WORDS = ("fail", "fails", "failing", "failed", "failure", "failures", "fallout", "loss", "bad", "defective")
 YIELD_WORDS = ("yield", "yields", "good", "pass", "passing")
@@ -214,9 +216,16 @@ def _unknown(word: str, original: str) -> InputError:
     if _is_number(word):
         return InputError(f"in {original!r}: a number must be a fail share ('12% fail', 'yield 88%') "
                           f"or a size ('40 dies across', '40x50 dies')")
-    vocabulary = sorted({w for words, _ in _PHRASES for w in words} | set(SIZE_WORDS))
-    close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.75)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    within = [" ".join(words) for words, _ in _PHRASES if len(words) > 1 and word in words]
+    if word in PLACE_WORDS:
+        hint = (" (a spec cannot place a pattern: the generator draws where it sits; 'edge loc' is a cluster on "
+                "the rim, 'loc' one inside it)")
+    elif within:  # "mostly" alone: suggesting "mostly" back would be no help; name the phrases that hold it
+        hint = f" ({word!r} is understood only within {', '.join(repr(p) for p in sorted(within)[:3])})"
+    else:
+        vocabulary = sorted({w for words, _ in _PHRASES for w in words} | set(SIZE_WORDS))
+        close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
     return InputError(f"unknown word {word!r} in {original!r}{hint}; {valid_patterns_text()}")
 
 
