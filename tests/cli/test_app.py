@@ -104,6 +104,16 @@ def test_files_in_a_folder_that_are_not_maps_are_skipped_with_a_warning(wafer_fi
     assert "skipped 1 file(s)" in err and "README.md" in err
 
 
+def test_skipped_files_of_the_same_name_in_two_folders_are_told_apart(tmp_path, capsys):
+    for name in ("a", "b"):
+        assert main(["generate", "center", "-n", "1", "--no-png", "--out", str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    assert main(["stats", str(tmp_path / "a"), str(tmp_path / "b"), "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 2 file(s)" in err
+    assert str(tmp_path / "a" / "truth.jsonl") in err and str(tmp_path / "b" / "truth.jsonl") in err
+
+
 def test_a_folder_of_maps_and_their_pictures_gives_each_wafer_once_from_its_array(tmp_path, capsys):
     folder = tmp_path / "maps"
     assert main(["generate", "center", "-n", "2", "--seed", "1", "--out", str(folder), "--json"]) == 0

@@ -174,7 +174,7 @@ def load_files(files: Sequence[tuple[Path, bool]], options: LoadOptions = LoadOp
             if named or _claims_to_be_a_map(path):
                 yield Loaded(path, error=exc)
             else:
-                passed_over.append(path.name)
+                passed_over.append(str(path))  # as the user gave it: two folders may hold the same name
         except FabsightError as exc:
             yield Loaded(path, error=exc)
     if passed_over:
