@@ -49,7 +49,7 @@ def test_each_die_has_its_colour():
 
 
 def test_pass_and_fail_differ_in_lightness_for_colour_blind_readers():
-    from fabsight.wafer.readers.image import lightness
+    from fabsight.wafer.readers.image.dies import lightness
 
     assert lightness(np.array(r.PASS_COLOUR)) - lightness(np.array(r.FAIL_COLOUR)) > 25
 
