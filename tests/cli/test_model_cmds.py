@@ -63,6 +63,36 @@ def test_classify_json_and_table(maps, model, capsys):
     assert "runner-up" in out and "5 wafer(s) classified" in out
 
 
+def test_classify_reads_its_labels_from_a_file(maps, model, tmp_path, capsys):
+    listing = tmp_path / "labels.txt"
+    listing.write_text("\ufeff# our fab's patterns\nring\n\n  scratch  \nnone\n", encoding="utf-8")
+    code, doc, _ = run_json(["classify", str(maps), "--model", model, "--labels-file", str(listing)], capsys)
+    assert code == 0 and doc["labels"] == ["ring", "scratch", "none"]
+    assert {tuple(sorted(r["scores"])) for r in doc["results"]} == {("none", "ring", "scratch")}
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such labels file"), ("# only a comment\n\n", "holds no labels"), (b"ring\n\xff\xfe\n", "not UTF-8"),
+    ("ring\nRing\n", "duplicate"),
+])
+def test_a_bad_labels_file_is_a_one_line_error(maps, model, tmp_path, capsys, content, message):
+    listing = tmp_path / "labels.txt"
+    if isinstance(content, bytes):
+        listing.write_bytes(content)
+    elif content is not None:
+        listing.write_text(content)
+    assert main(["classify", str(maps), "--model", model, "--labels-file", str(listing)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_labels_and_a_labels_file_together_are_refused(maps, model, tmp_path, capsys):
+    (tmp_path / "labels.txt").write_text("ring\n")
+    assert main(["classify", str(maps), "--model", model, "--labels", "scratch", "--labels-file",
+                 str(tmp_path / "labels.txt")]) == 2
+    assert "do not go together" in capsys.readouterr().err
+
+
 def test_classify_table_names_an_uncertain_answers_best_guess(maps, model, capsys):
     code, doc, _ = run_json(["classify", str(maps / "0.npz"), "--model", model, "--min-confidence", "1"], capsys)
     best = next(iter(doc["results"][0]["scores"]))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fabsight.errors import FabsightError
+from fabsight.errors import FabsightError, InputError
 from fabsight.knowledge.patterns import PATTERN_NAMES
 from fabsight.models.dual_encoder import DualEncoder, ModelOptions, load_dual_encoder
 from fabsight.models.probes import load_probe
@@ -31,6 +31,8 @@ Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # (N, dim) -> (N
 class ClassifyOptions(ModelOptions, ZeroShotOptions, BatchOptions):
     labels: list[str] | None = option("labels to choose from (default: the nine WM-811K classes); give the PATHs "
                                       "first, or end the labels with --", None, metavar="LABEL")
+    labels_file: str | None = option("read the labels from this text file instead, one per line (blank lines and "
+                                     "lines starting with # are skipped)", None, metavar="FILE")
     probe: str | None = option("use this probe (from `fabsight train probe`) instead of zero-shot prompts",
                                None, metavar="NAME")
     views: int | None = option("average each wafer's vector over N of its 8 turned and mirrored views (1 to 8; "
@@ -43,6 +45,28 @@ class ClassifyOptions(ModelOptions, ZeroShotOptions, BatchOptions):
         getattr(super(), "__post_init__", lambda: None)()
         if self.views is not None:
             check_views(self.views)  # before any file is read
+        if self.labels_file is not None:
+            if self.labels is not None:
+                raise InputError("--labels and --labels-file do not go together: give the labels one way")
+            object.__setattr__(self, "labels", read_labels_file(self.labels_file))  # frozen: set once, here
+
+
+def read_labels_file(path: str | Path) -> list[str]:
+    """The labels in a text file, one per line; blank lines and `#` comments are skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a byte-order mark from Windows editors is no label
+    except FileNotFoundError:
+        raise InputError("no such labels file", path) from None
+    except IsADirectoryError:
+        raise InputError("the labels file is a folder, not a text file", path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the labels file is not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
+    labels = [line.strip() for line in text.splitlines()]
+    labels = [label for label in labels if label and not label.startswith("#")]
+    if not labels:
+        raise InputError("the labels file holds no labels (one per line; blank lines and # comments are skipped)",
+                         path)
+    return labels
 
 
 def scorer(encoder: DualEncoder, options: ClassifyOptions) -> tuple[tuple[str, ...], Scorer, str, int]:
