@@ -86,6 +86,13 @@ def test_a_bad_labels_file_is_a_one_line_error(maps, model, tmp_path, capsys, co
     assert message in err and err.count("\n") == 1
 
 
+def test_a_labels_file_that_cannot_be_opened_is_named(maps, model, tmp_path, capsys):
+    unopenable = tmp_path / ("x" * 300)  # longer than a file name may be: an OSError, but not "no such file"
+    assert main(["classify", str(maps), "--model", model, "--labels-file", str(unopenable)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the labels file" in err and err.count("\n") == 1
+
+
 def test_labels_and_a_labels_file_together_are_refused(maps, model, tmp_path, capsys):
     (tmp_path / "labels.txt").write_text("ring\n")
     assert main(["classify", str(maps), "--model", model, "--labels", "scratch", "--labels-file",

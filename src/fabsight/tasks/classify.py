@@ -61,6 +61,8 @@ def read_labels_file(path: str | Path) -> list[str]:
         raise InputError("the labels file is a folder, not a text file", path) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"the labels file is not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
+    except OSError as exc:  # no permission, a broken disk: named, not a traceback
+        raise InputError(f"cannot read the labels file ({exc.strerror or exc})", path) from None
     labels = [line.strip() for line in text.splitlines()]
     labels = [label for label in labels if label and not label.startswith("#")]
     if not labels:
