@@ -63,6 +63,7 @@ def fine_tuned(model: str, wafers, y: np.ndarray, fold: np.ndarray, args) -> np.
     import torch
 
     from fabsight.models.dual_encoder import load_dual_encoder
+    from fabsight.models.loading import projected
     from fabsight.tasks.zero_shot import CLASS_VIEWS, encode_labels, softmax_weights
 
     encoder = load_dual_encoder(model, "torch")
@@ -73,8 +74,7 @@ def fine_tuned(model: str, wafers, y: np.ndarray, fold: np.ndarray, args) -> np.
     p = np.zeros((n, len(PATTERN_NAMES)))
 
     def features(x):
-        out = encoder.model.get_image_features(pixel_values=x)
-        return torch.nn.functional.normalize(getattr(out, "pooler_output", out), dim=-1)
+        return torch.nn.functional.normalize(projected(encoder.model.get_image_features(pixel_values=x)), dim=-1)
 
     for k in range(args.folds):
         torch.manual_seed(args.seed + k)
@@ -169,7 +169,8 @@ def main() -> None:
         table.note(f"Fine-tuned: {args.model}'s image tower and a head started from its zero-shot classifier, "
                    f"{args.tune_steps} steps of {args.batch_size} per fold, peak rate {args.tune_learning_rate:g} "
                    f"(head 10x), the same folds and views; {tune_minutes:.1f} minutes.")
-    table.report(model=f"supervised CNN (supervised_baseline.py) and {args.model} (zero-shot, fine-tuned)",
+    how = "zero-shot, fine-tuned" if tuned is not None else "zero-shot"
+    table.report(model=f"supervised CNN (supervised_baseline.py) and {args.model} ({how})",
                  data=args.real, seed=args.seed, json_path=args.json)
 
 
