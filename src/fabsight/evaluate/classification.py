@@ -106,8 +106,8 @@ def classification_scores(truth: Sequence[str], predicted: Sequence[str],
         "labels": labels,
         "per_class": [{"label": label, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s),
                        "predicted": int(c)}
-                      for label, p, r, f, s, c in zip(labels, precision, recall, f1, support, predicted_count)
-                      if label != abstain or label in true_classes],
+                      for label, p, r, f, s, c, kept in zip(labels, precision, recall, f1, support,
+                                                             predicted_count, scored) if kept],
         "confusion": counts.tolist(),
         "ece": None,
         "calibration": None,

@@ -21,10 +21,9 @@ from typing import Any
 from fabsight.errors import FabsightWarning, InputError
 from fabsight.evaluate.classification import DEFAULT_BINS, classification_scores, presence_scores
 from fabsight.evaluate.io import align_ids, preview, read_json_data, read_records, records_by_id, records_from_json
-from fabsight.knowledge.patterns import UNCERTAIN
+from fabsight.knowledge.patterns import MIXTURE, UNCERTAIN
 from fabsight.options import option
 
-MIXTURE = "+"  # joins the patterns of a map that holds several ("Edge-Ring+Scratch"), as generated maps are labelled
 FORMAT_HELP = ("CSV (header row: id,label[,confidence]), JSON Lines or a JSON list of {id, label[, confidence]"
                "[, scores: {label: probability}]}, or a JSON object {id: label}; the confidence (0..1) of a "
                "prediction defaults to its largest score; a label may join several patterns with '+'")

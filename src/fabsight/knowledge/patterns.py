@@ -24,6 +24,7 @@ def patterns() -> tuple[Pattern, ...]:
 PATTERN_NAMES: tuple[str, ...] = tuple(p.name for p in patterns())
 DEFECT_NAMES: tuple[str, ...] = tuple(n for n in PATTERN_NAMES if n != "none")
 UNCERTAIN = "uncertain"  # the answer of `fabsight classify` below its confidence threshold: no label named
+MIXTURE = "+"  # joins the patterns of a map that holds several ("Edge-Ring+Scratch"), as generated maps are labelled
 
 
 def by_name(name: str) -> Pattern | None:

@@ -21,7 +21,6 @@ from fabsight.search.filters import SearchFilters, ids_clause, where_clause
 from fabsight.search.store import ModelIdentity, WaferIndex
 from fabsight.tasks.embed import BatchOptions, embed_loaded
 from fabsight.tasks.zero_shot import LabelSet, classify_vectors, encode_labels
-from fabsight.wafer.naming import where_from
 from fabsight.wafer.readers import Loaded, LoadOptions
 
 INDEX_HELP = "the index folder (or an object-store URI such as s3://bucket/wafers)"
@@ -60,9 +59,8 @@ class Indexer:
     def entry_batches(self, items: Iterable[Loaded], errors: list[dict[str, str]]) -> Iterable[list[dict[str, Any]]]:
         for batch in embed_loaded(self.encoder, items, self.batch_size, errors):
             decisions = classify_vectors(self.encoder, batch.vectors, self.labels)
-            where = {source: where_from(source) for source in {row["source"] for row in batch.rows}}  # once a file
-            yield [make_entry(wafer, row, where[row["source"]], vector, decision)
-                   for row, wafer, vector, decision in zip(batch.rows, batch.wafers, batch.vectors, decisions)]
+            yield [make_entry(wafer, row, where, vector, decision) for row, wafer, vector, decision, where
+                   in zip(batch.rows, batch.wafers, batch.vectors, decisions, batch.places)]
 
 
 def open_for_writing(uri: str, encoder: DualEncoder) -> WaferIndex:

@@ -45,11 +45,13 @@ class EmbedOptions(ModelOptions, BatchOptions):
 
 @dataclass
 class Batch:
-    """Wafers embedded together: identity rows, the maps and their (B, dim) unit vectors."""
+    """Wafers embedded together: identity rows, the maps, their (B, dim) unit vectors, and each map's file as
+    `where_from` gives it (resolved once per file, for whoever stores it)."""
 
     rows: list[dict[str, Any]]
     wafers: list[WaferMap]
     vectors: np.ndarray
+    places: list[str]
 
 
 def error_row(item: Loaded) -> dict[str, str]:
@@ -96,6 +98,7 @@ def embed_loaded(encoder: DualEncoder, items: Iterable[Loaded], batch_size: int,
     """`embedded_batches` over files already being read (`load_many` or `load_files`)."""
     rows: list[dict[str, Any]] = []
     wafers: list[WaferMap] = []
+    places: list[str] = []
     for item in items:
         if item.error:
             errors.append(error_row(item))
@@ -108,11 +111,12 @@ def embed_loaded(encoder: DualEncoder, items: Iterable[Loaded], batch_size: int,
                 continue
             rows.append(identity(item, where, index, wafer))
             wafers.append(wafer)
+            places.append(where)
             if len(wafers) == batch_size:
-                yield Batch(rows, wafers, encoder.embed_wafers(wafers, batch_size, views))
-                rows, wafers = [], []
+                yield Batch(rows, wafers, encoder.embed_wafers(wafers, batch_size, views), places)
+                rows, wafers, places = [], [], []
     if wafers:
-        yield Batch(rows, wafers, encoder.embed_wafers(wafers, batch_size, views))
+        yield Batch(rows, wafers, encoder.embed_wafers(wafers, batch_size, views), places)
 
 
 @dataclass

@@ -21,6 +21,7 @@ import numpy as np
 
 from fabsight.errors import InputError
 from fabsight.files import atomic_write, ensure_folder
+from fabsight.knowledge.patterns import MIXTURE
 from fabsight.wafer.map import FAIL, OFF, PASS, WaferMap
 from fabsight.wafer.synth.legibility import legibility
 from fabsight.wafer.synth.noise import Background, draw_background, expected_fail_share, sample_fails, solve_scale
@@ -50,7 +51,7 @@ class Sample:
 def label_of(names: Sequence[str]) -> str:
     """'Edge-Ring+Scratch' for a mixture (MixedWM38 style), 'none' for no pattern."""
     names = [n for n in canonical(names) if n != "none"]
-    return "+".join(names) if names else "none"
+    return MIXTURE.join(names) if names else "none"
 
 
 def rng_for(seed: int, index: int, stream: int = 0) -> np.random.Generator:
@@ -222,7 +223,7 @@ def generate_grids(spec: str | Spec = "any", n: int = 1000, seed: int = 0, start
 # --- writing ------------------------------------------------------------------------------
 def file_stem(truth: dict[str, Any]) -> str:
     """'00012_edge-ring_scratch': index and label, safe on every file system."""
-    return f"{truth.get('index', 0):05d}_" + truth["label"].lower().replace("+", "_")
+    return f"{truth.get('index', 0):05d}_" + truth["label"].lower().replace(MIXTURE, "_")
 
 
 def write_samples(samples: Iterable[Sample], out: str | Path, png: bool = True) -> list[dict[str, Any]]:
