@@ -29,13 +29,19 @@ def _umask() -> int:
     return mask
 
 
+def follow_umask(path: str | Path) -> None:
+    """Give a written file the permissions the user's umask gives new files (mkstemp and safetensors make 0600,
+    which would keep a model folder shared by a team from the rest of it)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
     """Write to a temporary file beside `path`, then rename: a crash leaves the old file or none, never half."""
     path = Path(path)
     ensure_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file should follow the user's umask
+    follow_umask(tmp)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle

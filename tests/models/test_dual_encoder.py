@@ -176,6 +176,14 @@ def test_a_model_trained_here_is_fed_at_inference_the_pixels_it_was_trained_on(t
                                          encoder.pixel_encoding).numpy())
 
 
+def test_saved_weights_are_readable_as_the_users_other_files(tiny_dual_encoder_folder):
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tiny_dual_encoder_folder / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
 def test_the_fingerprint_names_the_weights_that_were_loaded(tmp_path, tiny_clip_folder):
     import shutil
 

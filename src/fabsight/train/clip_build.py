@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fabsight.files import follow_umask
 from fabsight.models.dual_encoder import SUPPORTED
 from fabsight.models.loading import quiet_default_config_warning
 from fabsight.models.wafer_pixels import PIXEL_ENCODING_FILE, check_encoding
@@ -55,6 +56,13 @@ def build_dual_encoder(shape: DualEncoderShape, tokenizer: Any):
     return SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
 
 
+def save_weights(model: Any, folder: Path) -> None:
+    """`save_pretrained` as safetensors, readable as the user's other files are (safetensors writes 0600)."""
+    model.save_pretrained(folder, safe_serialization=True)
+    for path in folder.glob("*.safetensors"):
+        follow_umask(path)
+
+
 def save_dual_encoder(model: Any, tokenizer: Any, folder: str | Path, pixel_encoding: str = "rgb") -> Path:
     """`save_pretrained` for model, tokenizer, image processor and pixel encoding: loadable by `load_dual_encoder`."""
     from transformers import CLIPImageProcessor, SiglipImageProcessor
@@ -62,7 +70,7 @@ def save_dual_encoder(model: Any, tokenizer: Any, folder: str | Path, pixel_enco
     check_encoding(pixel_encoding)  # before anything is written
     folder = Path(folder)
     size = model.config.vision_config.image_size
-    model.save_pretrained(folder, safe_serialization=True)
+    save_weights(model, folder)
     tokenizer.save_pretrained(folder)
     normalise = {"image_mean": [PIXEL_MEAN] * 3, "image_std": [PIXEL_STD] * 3}
     if model.config.model_type == "clip":
