@@ -53,6 +53,23 @@ def test_the_head_learns_separable_classes_and_applies_to_raw_vectors():
     assert accuracy(head, x[held], y[held]) > 0.95
 
 
+def test_the_head_is_fitted_with_one_blas_thread(monkeypatch):
+    """Tiny matrices: BLAS threads made a cross-validated fit 15 times slower (benchmarks/probe_fit_speed.py)."""
+    import scipy.optimize
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    minimize = scipy.optimize.minimize
+
+    def watched(*args, **kwargs):
+        seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+        return minimize(*args, **kwargs)
+    monkeypatch.setattr(scipy.optimize, "minimize", watched)
+    x, y = np.random.default_rng(1).normal(size=(40, 8)), np.arange(40) % 2
+    fit_head(x, y, 2)
+    assert seen and set(seen) == {1}
+
+
 def _clusters(n: int, seed: int, noise: float):
     """Unit vectors around three fixed class centres (the same in every draw), and their classes."""
     rng = np.random.default_rng(seed)

@@ -19,6 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Threads the BLAS library may use while a head is fitted; None leaves its own count. The matrices are tiny
+# ((N, dim) @ (dim, L)), so threads cost more in hand-offs than they gain: on 2 cores, with torch's thread pool
+# beside OpenBLAS's, a cross-validated fit over 2,166 maps took 70 s with OpenBLAS's 2 threads and 4.7 s with one
+# (benchmarks/probe_fit_speed.py).
+BLAS_THREADS: int | None = 1
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # penalties `choose_l2` tries, weakest first
 FALLBACK_L2 = 1e-1  # when some class has too few maps to cross-validate
 
@@ -57,6 +62,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-3, max_i
     fit also starts from it.
     """
     from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
 
     n, dim = x.shape
     mean = x.mean(axis=0)
@@ -79,7 +85,8 @@ def fit_head(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-3, max_i
         return loss, np.concatenate([(residual.T @ z + l2 * pull).ravel(), residual.sum(axis=0)])
 
     start = np.concatenate([w0.ravel(), b0])
-    fitted = minimize(loss_and_grad, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+    with threadpool_limits(BLAS_THREADS, user_api="blas"):
+        fitted = minimize(loss_and_grad, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
     w, b = fitted.x[:classes * dim].reshape(classes, dim), fitted.x[classes * dim:]
     weight = w / scale  # (L, dim): the standardisation folded in
     return Head(weight.astype(np.float32), (b - weight @ mean).astype(np.float32))
