@@ -136,6 +136,17 @@ def test_train_probe_then_classify_with_it(model, tmp_path, capsys):
     assert "mean of 1 view(s) per map, no prior, l2 0.5 (given)" in out
     code, doc, _ = run_json(["classify", str(data), "--model", model, "--probe", "by-hand"], capsys)
     assert code == 0 and doc["views"] == 1 and doc["probe"] == "by-hand"
+    tuned = tmp_path / "tuned"
+    assert main(["train", "probe", "--data", str(data), "--labels-from", "truth", "--model", model, "--out", "mine",
+                 "--fine-tune", str(tuned), "--tune-steps", "2", "--tune-batch", "4"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # long lines wrap at the terminal's width
+    assert f"fine-tuned copy of {model} (2 steps of 4 maps" in out and "the probe on the frozen model:" in out
+    assert f"--model {tuned} --probe mine" in out
+    code, doc, _ = run_json(["classify", str(data), "--model", str(tuned), "--probe", "mine"], capsys)
+    assert code == 0 and doc["method"] == "probe" and len(doc["results"]) == 12
+    assert main(["train", "probe", "--data", str(data), "--model", model, "--out", "x", "--fine-tune", str(tuned),
+                 "--tune-steps", "0"]) == 2
+    assert "--tune-steps and --tune-batch must be at least 1" in capsys.readouterr().err
 
 
 def test_unknown_model_lists_the_shipped_ones_and_never_downloads(maps, capsys):

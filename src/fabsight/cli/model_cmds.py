@@ -130,6 +130,12 @@ def show_train_probe(result: dict) -> None:
             if result["held_out_accuracy"] is not None else "no maps held out")
     message(f"probe {result['name']!r} for {result['model']} saved to {result['folder']}: {result['train_maps']} "
             f"maps, training accuracy {percent(result['train_accuracy'])}, {held}")
+    if "fine_tune" in result:
+        tune, frozen = result["fine_tune"], result["frozen_probe"]
+        versus = (f"; the probe on the frozen model: {percent(frozen['held_out_accuracy'])}"
+                  if frozen["held_out_accuracy"] is not None else "")
+        message(f"fine-tuned copy of {frozen['model']} ({tune['steps']} steps of {tune['batch']} maps, image tower "
+                f"and head){versus}")
     prior = "pulled toward the zero-shot classifier" if result["prior"] == "zero-shot" else "no prior"
     message(f"fitted on the mean of {result['views']} view(s) per map, {prior}, l2 {result['l2']:g} "
             f"({'given' if result['l2_from'] == 'given' else 'by cross-validation'})")
@@ -141,6 +147,7 @@ COMMANDS = (
             EmbedCommandOptions, run_embed, show_embed),
     Command("classify", "pattern of each wafer: zero-shot over any labels, or a fitted probe",
             ClassifyCommandOptions, run_classify, show_classify),
-    Command("train probe", "fit a small classifier on your labelled maps over a model's frozen vectors",
+    Command("train probe", "fit a small classifier on your labelled maps over a model's frozen vectors (or fine-tune "
+            "the image tower with it: --fine-tune DIR)",
             ProbeTrainOptions, run_train_probe, show_train_probe),
 )

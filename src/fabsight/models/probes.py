@@ -37,6 +37,8 @@ HOME_ENV = "FABSIGHT_HOME"
 HEAD_FILE = "head.safetensors"
 INFO_FILE = "probe.json"
 FORMAT = "fabsight.probe/1"
+MODEL_PROBES = "probes"  # the folder of a model given by path that holds its probes
+TUNE_RECORD = "fine_tune.json"  # in a model folder written by `train probe --fine-tune`: how it was made
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -63,7 +65,7 @@ def probes_root(encoder: DualEncoder) -> Path:
     """The folder that holds this model's probes (see the module docstring)."""
     by_path = registry.shipped(encoder.name) is None and Path(encoder.name).expanduser().is_dir()
     if by_path and not _inside_package(encoder.folder):
-        return encoder.folder / "probes"
+        return encoder.folder / MODEL_PROBES
     model = encoder.folder.name if by_path else encoder.name
     return fabsight_home() / "probes" / re.sub(r"[^A-Za-z0-9._-]+", "--", model)
 

@@ -208,8 +208,10 @@ def symmetric_views(pictures: np.ndarray, views: int) -> np.ndarray:
     """
     if check_views(views) == 1:
         return pictures
-    out = []
-    for k in range(views):
-        turned = np.rot90(pictures, k // 2, axes=(1, 2))
-        out.append(turned[:, :, ::-1] if k % 2 else turned)
-    return np.ascontiguousarray(np.concatenate(out))
+    return np.ascontiguousarray(np.concatenate([symmetric_view(pictures, k) for k in range(views)]))
+
+
+def symmetric_view(pictures: np.ndarray, k: int, axes: tuple[int, int] = (1, 2)) -> np.ndarray:
+    """View `k` (0 to 7, in `symmetric_views`' order) of pictures whose rows and columns are `axes`; no copy."""
+    turned = np.rot90(pictures, k // 2, axes=axes)
+    return np.flip(turned, axis=axes[1]) if k % 2 else turned

@@ -14,6 +14,12 @@ Where each map's label comes from (`--labels-from`):
   or a path relative to the CSV's folder, or a bare file name, and a blank
   `wafer_id` labels every wafer in that file.
 
+With `--fine-tune DIR` the model's image tower is then trained with the
+head on the same maps (`fabsight.train.fine_tune`), and the tuned model is
+written to DIR with the probe inside: `classify --model DIR --probe NAME`.
+Its held-out accuracy is measured the same way and set beside the frozen
+probe's; a warning says when fine-tuning did worse.
+
 Maps without a label are left out with one warning. The head is fitted on
 all labelled maps; its held-out accuracy is that of the same recipe fitted
 without a stratified `--held-out` share, measured on that share.
@@ -43,11 +49,13 @@ import numpy as np
 from fabsight.errors import FabsightError, FabsightWarning, InputError
 from fabsight.evaluate.io import csv_table, read_text
 from fabsight.models.dual_encoder import ModelOptions, load_dual_encoder
-from fabsight.models.probes import INFO_FILE, model_fingerprint, probe_folder, save_probe
+from fabsight.models.probes import INFO_FILE, MODEL_PROBES, model_fingerprint, probe_folder, save_probe
 from fabsight.models.wafer_pixels import check_views
 from fabsight.options import option
 from fabsight.tasks.embed import BatchOptions, embedded_batches
 from fabsight.tasks.zero_shot import CLASS_VIEWS, encode_labels, softmax_weights
+from fabsight.train.fine_tune import (FineTuneOptions, check_destination, fine_tune, restore_tower, save_tuned_model,
+                                     tower_state)
 from fabsight.train.probe_fit import L2_GRID, Head, accuracy, choose_l2, fit_head, stratified_split
 from fabsight.wafer.map import WaferMap
 from fabsight.wafer.readers import LoadOptions
@@ -58,7 +66,7 @@ Labeler = Callable[[dict[str, Any], WaferMap], str | None]
 
 
 @dataclass(frozen=True, kw_only=True)
-class ProbeTrainOptions(ModelOptions, BatchOptions, LoadOptions):
+class ProbeTrainOptions(ModelOptions, BatchOptions, LoadOptions, FineTuneOptions):
     data: list[str] = option("labelled wafer-map files or folders", metavar="PATH")
     out: str = option("name of the probe; it is saved next to the model (see `fabsight classify --probe`)",
                       metavar="NAME")
@@ -151,18 +159,27 @@ def labeler(options: ProbeTrainOptions) -> Labeler:
     return lambda identity, wafer: _clean(wafer.extra.get("label"))
 
 
-def _labelled_vectors(encoder, options: ProbeTrainOptions, errors: list) -> tuple[np.ndarray, list[str], int]:
-    """(N, dim) vectors of the labelled maps, their labels, and how many maps had no label."""
+@dataclass
+class LabelledMaps:
+    vectors: np.ndarray  # (N, dim) image vectors of the labelled maps
+    labels: list[str]
+    unlabelled: int  # maps read that had no label
+    wafers: list[WaferMap] | None  # the maps themselves, kept only when they are needed again (fine-tuning)
+
+
+def _labelled_maps(encoder, options: ProbeTrainOptions, errors: list, keep_wafers: bool) -> LabelledMaps:
     label_of = labeler(options)
-    chunks, labels, unlabelled = [], [], 0
+    chunks, labels, unlabelled, wafers = [], [], 0, []
     for batch in embedded_batches(encoder, options.data, options, options.batch_size, errors, options.views):
         found = [label_of(row, wafer) for row, wafer in zip(batch.rows, batch.wafers)]
         keep = [i for i, label in enumerate(found) if label is not None]
         unlabelled += len(found) - len(keep)
         chunks.append(batch.vectors[keep])
         labels.extend(found[i] for i in keep)
+        if keep_wafers:
+            wafers.extend(batch.wafers[i] for i in keep)
     vectors = np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), np.float32)
-    return vectors, labels, unlabelled
+    return LabelledMaps(vectors, labels, unlabelled, wafers if keep_wafers else None)
 
 
 def zero_shot_head(encoder, labels: list[str]) -> Head | None:
@@ -187,24 +204,26 @@ def fit_probe_head(vectors: np.ndarray, y: np.ndarray, classes: int, prior: Head
 
 
 def train_probe(options: ProbeTrainOptions) -> dict[str, Any]:
-    """Embed the labelled maps, fit the head, save it next to the model; JSON-ready summary."""
-    encoder = load_dual_encoder(options.model, options.runtime)
+    """Embed the labelled maps, fit the head, save it next to the model (or fine-tune and save a tuned model
+    with the probe inside, with --fine-tune); JSON-ready summary."""
+    out = check_destination(options.fine_tune, options.overwrite) if options.fine_tune else None
+    encoder = load_dual_encoder(options.model, "torch" if out else options.runtime)  # ONNX Runtime cannot train
     folder = probe_folder(encoder, options.out)
-    if (folder / INFO_FILE).exists() and not options.overwrite:
+    if out is None and (folder / INFO_FILE).exists() and not options.overwrite:
         raise FabsightError(f"probe {options.out!r} already exists for model {options.model!r}; pass --overwrite "
                             "to replace it, or choose another name", folder)
     errors: list[dict[str, str]] = []
-    vectors, labels, unlabelled = _labelled_vectors(encoder, options, errors)
-    if unlabelled:
-        warnings.warn(f"{unlabelled} map(s) had no label (from {options.labels_from}) and were left out",
+    maps = _labelled_maps(encoder, options, errors, keep_wafers=out is not None)
+    if maps.unlabelled:
+        warnings.warn(f"{maps.unlabelled} map(s) had no label (from {options.labels_from}) and were left out",
                       FabsightWarning, stacklevel=2)
-    counts = Counter(labels)
+    counts = Counter(maps.labels)
     if len(counts) < 2:
         found = f"only {', '.join(counts)}" if counts else "no labelled maps"
         raise FabsightError(f"a probe needs labelled maps of at least two classes; found {found} "
                             f"(labels from {options.labels_from})")
     classes = sorted(counts)
-    y = np.array([classes.index(label) for label in labels])
+    vectors, y = maps.vectors, np.array([classes.index(label) for label in maps.labels])
     prior = zero_shot_head(encoder, classes) if options.prior == "zero-shot" else None
     train, held = stratified_split(y, options.held_out, options.seed)
     check, _ = fit_probe_head(vectors[train], y[train], len(classes), prior, options.l2, options.seed)
@@ -221,5 +240,47 @@ def train_probe(options: ProbeTrainOptions) -> dict[str, Any]:
         "data": list(options.data), "held_out": options.held_out, "seed": options.seed,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    save_probe(folder, head.weight, head.bias, info)
-    return {**info, "folder": str(folder), "unlabelled": unlabelled, "errors": errors}
+    if out is not None:
+        info, folder = _fine_tuned(encoder, maps.wafers, y, (train, held), (check, head), info, options, out)
+    else:
+        save_probe(folder, head.weight, head.bias, info)
+    return {**info, "folder": str(folder), "unlabelled": maps.unlabelled, "errors": errors}
+
+
+def _fine_tuned(encoder, wafers: list[WaferMap], y: np.ndarray, split: tuple[np.ndarray, np.ndarray],
+                probes: tuple[Head, Head], info: dict[str, Any], options: ProbeTrainOptions,
+                out: Path) -> tuple[dict[str, Any], Path]:
+    """Fine-tune from each probe (held-out check first, then on every map) and save the tuned model with its
+    probe inside: the probe's record (comparing the held-out maps' accuracy with the frozen probe's) and folder."""
+    (train, held), (check, head) = split, probes
+    start = tower_state(encoder)
+    tuned_check = None
+    if len(held):
+        tuned = fine_tune(encoder, [wafers[i] for i in train], y[train], check, options, options.views, options.seed)
+        held_vectors = encoder.embed_wafers([wafers[i] for i in held], options.batch_size, options.views)
+        tuned_check = accuracy(tuned, held_vectors, y[held])
+        restore_tower(encoder, start)
+    tuned = fine_tune(encoder, wafers, y, head, options, options.views, options.seed)
+    tuned_vectors = encoder.embed_wafers(wafers, options.batch_size, options.views)
+    frozen = {"model": options.model, "model_sha256": info["model_sha256"],
+              "held_out_accuracy": info["held_out_accuracy"], "train_accuracy": info["train_accuracy"]}
+    tuning = {"steps": options.tune_steps, "batch": options.tune_batch, "learning_rate": options.tune_learning_rate,
+              "started_from": f"the probe fitted on the frozen model's vectors (l2 {info['l2']:g})"}
+    record = {"base_model": options.model, "base_model_folder": info["model_folder"],
+              "base_model_sha256": info["model_sha256"], "probe": options.out, **tuning,
+              "data": info["data"], "labels_from": options.labels_from, "seed": options.seed,
+              "created": info["created"]}
+    info = {**info, "model": str(out), "model_folder": str(out.resolve()),
+            "head": "multinomial logistic regression, trained with the image tower (fine-tuned)",
+            "train_accuracy": accuracy(tuned, tuned_vectors, y), "held_out_accuracy": tuned_check,
+            "fine_tune": tuning, "frozen_probe": frozen}
+    if tuned_check is not None and tuned_check < frozen["held_out_accuracy"]:  # the same held-out maps
+        warnings.warn(f"the fine-tuned model reads the held-out maps worse than the probe on the frozen model "
+                      f"({tuned_check:.3f} against {frozen['held_out_accuracy']:.3f}); the probe without --fine-tune "
+                      "is the better choice for these maps", FabsightWarning, stacklevel=3)
+
+    def write_probe(folder: Path) -> None:
+        save_probe(folder / MODEL_PROBES / options.out, tuned.weight, tuned.bias,
+                   {**info, "model_sha256": model_fingerprint(folder)})
+    save_tuned_model(encoder, out, record, write_probe)
+    return info, out / MODEL_PROBES / options.out
