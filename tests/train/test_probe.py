@@ -136,6 +136,11 @@ def test_labels_from_a_stack_and_from_a_csv_give_the_same_classes(model, labelle
                                                labels_csv=str(labelled / "truth" / "labels.csv"), out="csv"))
     assert by_label["class_counts"] == {"Center": 8, "Edge-Ring": 8, "Scratch": 8}
     assert by_csv["class_counts"] == {"big": 8, "small": 12} and by_csv["unlabelled"] == 4
+    (tmp_path / "twice.csv").write_text("source,wafer_id,label\n000.npz,,big\n001.npz,,big\n000.npz,,small\n")
+    twice = r"line 4: 000.npz \(every wafer\) is labelled a second time \(first on line 2\)"
+    with pytest.raises(InputError, match=twice):
+        train_probe(ProbeTrainOptions(model=str(model), data=[str(labelled / "truth")], labels_from="csv",
+                                      labels_csv=str(tmp_path / "twice.csv"), out="twice"))
 
 
 def test_a_csv_of_ids_as_classify_gives_them_labels_the_same_maps(model, labelled, tmp_path):
@@ -148,7 +153,8 @@ def test_a_csv_of_ids_as_classify_gives_them_labels_the_same_maps(model, labelle
                                               labels_csv=str(tmp_path / "ids.csv"), out="ids"))
     assert by_id["class_counts"] == dict(Counter(row["label"] for row in classified[:20]))
     for text, message in (("id,label\nx,\n", "line 2: id and label must not be blank"),
-                          ("id,label\nx,Center\ny,Donut,Loc\n", "line 3: more cells than the header has columns")):
+                          ("id,label\nx,Center\ny,Donut,Loc\n", "line 3: more cells than the header has columns"),
+                          ("id,label\nx,Center\ny,Donut\nx,Loc\n", "1 id.s. appear more than once: 'x'")):
         (tmp_path / "bad.csv").write_text(text)
         with pytest.raises(InputError, match=message):
             train_probe(ProbeTrainOptions(model=str(model), data=[stack], labels_from="csv",

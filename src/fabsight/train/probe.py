@@ -8,11 +8,13 @@ Where each map's label comes from (`--labels-from`):
   `fabsight generate`; mixtures are their own class, "Edge-Ring+Scratch");
 - `csv`: a CSV file (`--labels-csv`) with a header and columns `id` and
   `label`, the id as `classify --json` and a search index give it (the
-  same file serves `fabsight evaluate classify --truth`); or columns
+  same file serves `fabsight evaluate classify --truth`, and as there an
+  id given twice is an error); or columns
   `source`, `wafer_id` (may be blank or left out) and `label`, where
   `source` is the file as fabsight reports it (e.g. in `classify --json`),
   or a path relative to the CSV's folder, or a bare file name, and a blank
-  `wafer_id` labels every wafer in that file.
+  `wafer_id` labels every wafer in that file (a file and wafer id given
+  twice is an error).
 
 With `--fine-tune DIR` the model's image tower is then trained with the
 head on the same maps (`fabsight.train.fine_tune`), and the tuned model is
@@ -47,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from fabsight.errors import FabsightError, FabsightWarning, InputError
-from fabsight.evaluate.io import csv_table, read_text
+from fabsight.evaluate.io import csv_table, read_text, records_by_id
 from fabsight.models.dual_encoder import ModelOptions, load_dual_encoder
 from fabsight.models.probes import INFO_FILE, MODEL_PROBES, model_fingerprint, probe_folder, save_probe
 from fabsight.models.wafer_pixels import check_views
@@ -114,11 +116,11 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def _labels_by_id(rows: list[dict[str, str]], path: Path) -> Labeler:
-    table = {}
+    """Labels by wafer id; an id given twice is an error, as `evaluate classify --truth` makes it."""
     for line, row in enumerate(rows, 2):
         if not row["id"] or _clean(row["label"]) is None:
             raise InputError(f"line {line}: id and label must not be blank", path)
-        table[row["id"]] = _clean(row["label"])
+    table = {key: _clean(row["label"]) for key, row in records_by_id(rows, path, "label").items()}
     return lambda identity, wafer: table.get(identity["id"])
 
 
@@ -132,13 +134,19 @@ def csv_labeler(path: str | Path) -> Labeler:
         raise InputError(f"labels CSV needs a header with columns id, label (ids as `classify --json` gives them) "
                          f"or source, wafer_id, label; found {header}", path)
     table: dict[tuple[str, str], str] = {}
+    first_line: dict[tuple[str, str], int] = {}
     for line, row in enumerate(rows, 2):
         source, label = row["source"], _clean(row["label"])
         if not source or label is None:
             raise InputError(f"line {line}: source and label must not be blank", path)
+        wafer_id = row.get("wafer_id", "")
+        if (source, wafer_id) in first_line:
+            raise InputError(f"line {line}: {source} {wafer_id or '(every wafer)'} is labelled a second time (first "
+                             f"on line {first_line[source, wafer_id]})", path)
+        first_line[source, wafer_id] = line
         keys = {source} if Path(source).name == source else {source, str((path.parent / source).resolve())}
         for key in keys:
-            table[(key, row.get("wafer_id", ""))] = label
+            table[(key, wafer_id)] = label
 
     def lookup(identity: dict[str, Any], wafer: WaferMap) -> str | None:
         file = Path(identity["source"])
