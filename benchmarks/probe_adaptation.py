@@ -15,7 +15,9 @@ maps, mean and standard deviation over the draws, for:
 - probe, 1 view, l2 toward zero: the recipe before the present one;
 - probe, 8 views, l2 toward zero (1e-3): the views alone;
 - probe, as shipped: 8 views, pulled toward the zero-shot classifier, the
-  pull chosen by cross-validation (`fit_probe_head`, what `train probe` runs).
+  pull chosen by cross-validation (`fit_probe_head`, what `train probe` runs);
+- fine-tuned (with `--fine-tune-steps N`): the image tower trained with that
+  probe's head on the labelled maps, as `train probe --fine-tune` does it.
 
 Vectors are embedded once per view count and the heads fitted with the
 same functions `fabsight train probe` uses, so no file is read per draw.
@@ -25,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +41,7 @@ from fabsight.train.probe_fit import fit_head
 
 REAL = "../shared/data/wm811k-real/public.npz"
 KEEP_BACK = 10  # maps of a small class never labelled, so every class is tested
+FINE_TUNED = "fine-tuned"
 METHODS = ("zero-shot", "probe, 1 view, l2 toward zero", "probe, 8 views, l2 toward zero", "probe, as shipped")
 
 
@@ -64,8 +69,8 @@ def draw(y: np.ndarray, lots: np.ndarray, per_class: int, seed: int) -> tuple[np
     return labelled, rest[~np.isin(lots[rest], lots[labelled])]
 
 
-def accuracies(vectors: dict[int, np.ndarray], y: np.ndarray, prior, labelled: np.ndarray, test: np.ndarray
-               ) -> dict[str, float]:
+def accuracies(vectors: dict[int, np.ndarray], y: np.ndarray, prior, labelled: np.ndarray, test: np.ndarray,
+               tuning: Tuning | None = None) -> dict[str, float]:
     classes = int(y.max()) + 1
     heads = {
         "zero-shot": (prior, CLASS_VIEWS),
@@ -75,8 +80,35 @@ def accuracies(vectors: dict[int, np.ndarray], y: np.ndarray, prior, labelled: n
         "probe, as shipped": (fit_probe_head(vectors[CLASS_VIEWS][labelled], y[labelled], classes, prior, None)[0],
                               CLASS_VIEWS),
     }
-    return {name: float((head.predict(vectors[views][test]) == y[test]).mean())
-            for name, (head, views) in heads.items()}
+    scores = {name: float((head.predict(vectors[views][test]) == y[test]).mean())
+              for name, (head, views) in heads.items()}
+    if tuning is not None:
+        scores[FINE_TUNED] = tuning.accuracy(heads["probe, as shipped"][0], y, labelled, test)
+    return scores
+
+
+@dataclass
+class Tuning:
+    """The torch model fine-tuned per draw (`train probe --fine-tune`'s functions), then put back as it was."""
+
+    encoder: Any
+    wafers: list
+    options: Any
+    start: dict = field(init=False)  # the tower's weights before any tuning
+
+    def __post_init__(self) -> None:
+        from fabsight.train.fine_tune import tower_state
+
+        self.start = tower_state(self.encoder)
+
+    def accuracy(self, probe, y: np.ndarray, labelled: np.ndarray, test: np.ndarray) -> float:
+        from fabsight.train.fine_tune import fine_tune, restore_tower
+
+        head = fine_tune(self.encoder, [self.wafers[i] for i in labelled], y[labelled], probe, self.options,
+                         CLASS_VIEWS)
+        tested = self.encoder.embed_wafers([self.wafers[i] for i in test], 256, CLASS_VIEWS)
+        restore_tower(self.encoder, self.start)
+        return float((head.predict(tested) == y[test]).mean())
 
 
 def main() -> None:
@@ -87,6 +119,8 @@ def main() -> None:
                         help="labelled maps per class, one row each")
     parser.add_argument("--draws", type=int, default=5, help="random draws per row")
     parser.add_argument("--defects-only", action="store_true", help="leave out maps labelled none")
+    parser.add_argument("--fine-tune-steps", type=int, default=0,
+                        help="also fine-tune per draw with this many steps (`train probe --fine-tune`; 0: not)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -94,20 +128,32 @@ def main() -> None:
     wafers, y, names, lots = real_maps(args.real, args.defects_only)
     vectors = {views: encoder.embed_wafers(wafers, 256, views) for views in (1, CLASS_VIEWS)}
     prior = zero_shot_head(encoder, names)
+    tuning, methods = None, METHODS
+    if args.fine_tune_steps:
+        from fabsight.train.fine_tune import FineTuneOptions
+
+        options = FineTuneOptions(tune_steps=args.fine_tune_steps)
+        tuning = Tuning(load_dual_encoder(args.model, "torch"), wafers, options)
+        methods = (*METHODS, FINE_TUNED)
     table = BenchmarkTable("Probe on a fab's labelled maps against zero-shot",
-                           ["labelled per class", "labelled maps", "test maps", *METHODS],
-                           formats={name: "{}" for name in METHODS})
+                           ["labelled per class", "labelled maps", "test maps", *methods],
+                           formats={name: "{}" for name in methods})
     for per_class in args.per_class:
         runs = [draw(y, lots, per_class, seed) for seed in range(args.draws)]
-        scores = [accuracies(vectors, y, prior, labelled, test) for labelled, test in runs]
+        scores = [accuracies(vectors, y, prior, labelled, test, tuning) for labelled, test in runs]
         table.add_row({"labelled per class": per_class, "labelled maps": len(runs[0][0]),
                        "test maps": round(float(np.mean([len(test) for _, test in runs]))),
                        **{name: f"{np.mean([s[name] for s in scores]):.3f} ± {np.std([s[name] for s in scores]):.3f}"
-                          for name in METHODS}})
+                          for name in methods}})
     table.note(f"Accuracy over {len(names)} classes ({', '.join(names)}) on the maps not labelled and from no "
                f"labelled map's lot, mean ± standard deviation over {args.draws} draws (seeds 0 to "
                f"{args.draws - 1}); classes with fewer maps keep {KEEP_BACK} back. 'as shipped': 8 views, pulled "
                "toward the zero-shot classifier, the pull chosen by 5-fold cross-validation.")
+    if tuning is not None:
+        options = tuning.options
+        table.note(f"Fine-tuned: {options.tune_steps} steps of {options.tune_batch} maps, peak rate "
+                   f"{options.tune_learning_rate:g}, from the probe as shipped (`train probe --fine-tune`'s defaults "
+                   "but the steps).")
     table.report(model=args.model, data=f"{args.real} ({len(wafers)} maps)", seed=f"0-{args.draws - 1}",
                  json_path=args.json)
 

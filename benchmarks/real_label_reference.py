@@ -10,10 +10,11 @@ judged by a model that saw its lot; each fold is judged by a CNN trained
 on the others. If this model, which learns the labellers' own boundaries,
 does no better than wafer-clip zero-shot, the labels (and the maps) are
 the limit; if it does much better, the synthetic training is. The
-zero-shot row is wafer-clip on the same maps in the same run, and the
-fine-tuned row wafer-clip's own image tower trained on the same folds'
-labels (with a linear head started from its zero-shot classifier): how far
-the shipped model carries once it may learn the labellers' boundaries.
+zero-shot row is wafer-clip on the same maps in the same run, the probe
+row `train probe`'s head fitted on the same folds' labels, and the
+fine-tuned row `train probe --fine-tune`: wafer-clip's own image tower
+trained with that head on the same folds' labels. How far the shipped
+model carries once it may learn the labellers' boundaries.
 """
 
 from __future__ import annotations
@@ -52,73 +53,60 @@ def cross_validated(x, y, fold: np.ndarray, args) -> np.ndarray:
 
 
 def fine_tuned(model: str, wafers, y: np.ndarray, fold: np.ndarray, args) -> np.ndarray:
-    """(N, 9) 8-view probabilities, each map's from wafer-clip's image tower fine-tuned without its fold.
-
-    The head starts as the zero-shot classifier over `PATTERN_NAMES` (the label
-    vectors scaled as the calibrated softmax scales them, as `train probe`
-    starts); tower and head train together (AdamW, cosine decay, the head at
-    ten times the tower's rate), one random turned or mirrored view per map
-    per step. Written here, not in the package: a measurement, nothing ships.
-    """
-    import torch
-
+    """(N, 9) 8-view probabilities, each map's from wafer-clip fine-tuned without its fold, as `fabsight train
+    probe --fine-tune` does it (its functions): the probe fitted on the fold's frozen vectors first, then the image
+    tower and that head trained together."""
     from fabsight.models.dual_encoder import load_dual_encoder
-    from fabsight.models.loading import projected
-    from fabsight.tasks.zero_shot import CLASS_VIEWS, encode_labels, softmax_weights
+    from fabsight.tasks.zero_shot import CLASS_VIEWS
+    from fabsight.train.fine_tune import FineTuneOptions, fine_tune, restore_tower, tower_state
+    from fabsight.train.probe import fit_probe_head, zero_shot_head
 
     encoder = load_dual_encoder(model, "torch")
-    views = torch.from_numpy(np.ascontiguousarray(encoder.wafer_pixels(wafers, CLASS_VIEWS)))  # (8N, 3, S, S)
-    start_head = torch.from_numpy(softmax_weights(encoder, encode_labels(encoder, PATTERN_NAMES)).astype(np.float32))
-    start_tower = {k: v.clone() for k, v in encoder.model.vision_model.state_dict().items()}
-    n, labels = len(wafers), torch.as_tensor(y)
-    p = np.zeros((n, len(PATTERN_NAMES)))
-
-    def features(x):
-        return torch.nn.functional.normalize(projected(encoder.model.get_image_features(pixel_values=x)), dim=-1)
-
+    vectors = encoder.embed_wafers(wafers, 256, CLASS_VIEWS)
+    prior, start = zero_shot_head(encoder, list(PATTERN_NAMES)), tower_state(encoder)
+    options = FineTuneOptions(tune_steps=args.tune_steps, tune_batch=args.batch_size,
+                              tune_learning_rate=args.tune_learning_rate)
+    p = np.zeros((len(wafers), len(PATTERN_NAMES)))
     for k in range(args.folds):
-        torch.manual_seed(args.seed + k)
-        rng = np.random.default_rng(args.seed + k)
-        encoder.model.vision_model.load_state_dict(start_tower)
-        head = torch.nn.Parameter(start_head.clone())
-        rates = (args.tune_learning_rate, 10 * args.tune_learning_rate)
-        optimiser = torch.optim.AdamW([{"params": list(encoder.model.vision_model.parameters()), "lr": rates[0]},
-                                       {"params": [head], "lr": rates[1]}], weight_decay=0.01)
         train_rows, test_rows = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        encoder.model.train()
-        for step in range(args.tune_steps):
-            rows = rng.choice(train_rows, args.batch_size)
-            picked = torch.from_numpy(rng.integers(CLASS_VIEWS, size=args.batch_size) * n + rows)
-            loss = torch.nn.functional.cross_entropy(features(views[picked]) @ head.T, labels[rows])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            for group, rate in zip(optimiser.param_groups, rates):
-                group["lr"] = rate * 0.5 * (1 + np.cos(np.pi * (step + 1) / args.tune_steps))
-        encoder.model.eval()
-        with torch.inference_mode():
-            picked = torch.from_numpy(np.concatenate([v * n + test_rows for v in range(CLASS_VIEWS)]))
-            mean = features(views[picked]).reshape(CLASS_VIEWS, len(test_rows), -1).mean(0)
-            p[test_rows] = torch.softmax(torch.nn.functional.normalize(mean, dim=-1) @ head.T, -1).numpy()
+        probe, _ = fit_probe_head(vectors[train_rows], y[train_rows], len(PATTERN_NAMES), prior, None)
+        head = fine_tune(encoder, [wafers[i] for i in train_rows], y[train_rows], probe, options, CLASS_VIEWS,
+                         args.seed + k)
+        p[test_rows] = softmax(head.logits(encoder.embed_wafers([wafers[i] for i in test_rows], 256, CLASS_VIEWS)))
+        restore_tower(encoder, start)
         print(f"fine-tuned fold {k + 1} of {args.folds} done", file=sys.stderr, flush=True)
     return p
 
 
-def zero_shot(model: str, wafers) -> np.ndarray:
-    """(N, 9) wafer-clip's calibrated zero-shot scores over `PATTERN_NAMES`, 8 views, as `classify` gives them."""
+def softmax(logits: np.ndarray) -> np.ndarray:
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def zero_shot_and_probe(model: str, wafers, y: np.ndarray, fold: np.ndarray, folds: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 9) wafer-clip's calibrated zero-shot scores over `PATTERN_NAMES`, 8 views, as `classify` gives them,
+    and each map's scores from the probe `train probe` fits (its functions, its defaults) without its fold."""
     from fabsight.models.dual_encoder import load_dual_encoder
     from fabsight.tasks.zero_shot import CLASS_VIEWS, encode_labels, label_probabilities
+    from fabsight.train.probe import fit_probe_head, zero_shot_head
 
     encoder = load_dual_encoder(model)
-    return label_probabilities(encoder, encoder.embed_wafers(wafers, 256, CLASS_VIEWS),
-                               encode_labels(encoder, PATTERN_NAMES))[0]
+    vectors = encoder.embed_wafers(wafers, 256, CLASS_VIEWS)
+    zero = label_probabilities(encoder, vectors, encode_labels(encoder, PATTERN_NAMES))[0]
+    prior, probed = zero_shot_head(encoder, list(PATTERN_NAMES)), np.zeros_like(zero)
+    for k in range(folds):
+        train_rows, test_rows = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        head, _ = fit_probe_head(vectors[train_rows], y[train_rows], len(PATTERN_NAMES), prior, None)
+        probed[test_rows] = softmax(head.logits(vectors[test_rows]))
+    return zero, probed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--real", default=REAL, help="labelled real maps (.npz with lot_name, as wm811k-real)")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=1500, help="optimiser steps per fold")
+    parser.add_argument("--steps", type=int, default=1500, help="CNN optimiser steps per fold (0: no CNN row)")
     parser.add_argument("--batch-size", type=int, default=64, help="maps per step")
     parser.add_argument("--width", type=int, default=16, help="CNN channels of the first block (then 2x, 4x)")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak learning rate")
@@ -137,18 +125,22 @@ def main() -> None:
     x = pixels(wafers, ClipTrainOptions.pixels)
     y = torch.tensor([PATTERN_NAMES.index(label) for label in truth])
     fold = lot_folds(lots, args.folds, args.seed)
-    supervised = cross_validated(x, y, fold, args)
+    supervised = cross_validated(x, y, fold, args) if args.steps else None
     minutes = (time.monotonic() - started) / 60
     started = time.monotonic()
     tuned = fine_tuned(args.model, wafers, y.numpy(), fold, args) if args.tune_steps else None
     tune_minutes = (time.monotonic() - started) / 60
     defects = [i for i, label in enumerate(truth) if label in DEFECT_NAMES]
 
-    table = BenchmarkTable("Supervised CNN on real maps, lot-grouped folds (reference for the real-map goal)",
+    table = BenchmarkTable("Trained on real maps by lot-grouped folds, against zero-shot (reference for the real-map "
+                           "goal)",
                            ["model", "set", "maps", "accuracy", "macro-F1"])
     rows = []
-    methods = [(f"CNN trained on real maps ({args.folds} folds)", supervised),
-               (f"{args.model}, zero-shot", zero_shot(args.model, wafers))]
+    zero, probed = zero_shot_and_probe(args.model, wafers, y.numpy(), fold, args.folds)
+    methods = [(f"{args.model}, zero-shot", zero), (f"{args.model} + probe fitted on real maps ({args.folds} folds)",
+                                                     probed)]
+    if supervised is not None:
+        methods.insert(0, (f"CNN trained on real maps ({args.folds} folds)", supervised))
     if tuned is not None:
         methods.append((f"{args.model} fine-tuned on real maps ({args.folds} folds)", tuned))
     for name, p in methods:
@@ -161,16 +153,22 @@ def main() -> None:
         recall = ", ".join(f"{c['label']} {c['recall']:.2f}" for c in scores["per_class"])
         table.note(f"Recall per class, {name}, {subset}: {recall}.")
     sizes = ", ".join(str(int((fold == k).sum())) for k in range(args.folds))
-    table.note(f"Folds by lot (maps without a lot name are their own lot): {sizes} maps. Each fold's CNN: "
-               f"{args.steps} steps of {args.batch_size}, width {args.width}, peak learning rate "
-               f"{args.learning_rate:g}, one random turned or mirrored view per step, '{ClipTrainOptions.pixels}' "
-               f"pixels; scored on the mean of 8 views. {minutes:.1f} minutes; {torch.get_num_threads()} thread(s).")
+    table.note(f"Folds by lot (maps without a lot name are their own lot): {sizes} maps; "
+               f"{torch.get_num_threads()} thread(s).")
+    if supervised is not None:
+        table.note(f"Each fold's CNN: {args.steps} steps of {args.batch_size}, width {args.width}, peak learning rate "
+                   f"{args.learning_rate:g}, one random turned or mirrored view per step, "
+                   f"'{ClipTrainOptions.pixels}' pixels; scored on the mean of 8 views. {minutes:.1f} minutes.")
+    table.note("Probe: the head `fabsight train probe` fits (mean of 8 views, started from and pulled toward the "
+               "zero-shot classifier, the pull chosen by cross-validation within the training folds).")
     if tuned is not None:
-        table.note(f"Fine-tuned: {args.model}'s image tower and a head started from its zero-shot classifier, "
-                   f"{args.tune_steps} steps of {args.batch_size} per fold, peak rate {args.tune_learning_rate:g} "
-                   f"(head 10x), the same folds and views; {tune_minutes:.1f} minutes.")
-    how = "zero-shot, fine-tuned" if tuned is not None else "zero-shot"
-    table.report(model=f"supervised CNN (supervised_baseline.py) and {args.model} ({how})",
+        table.note(f"Fine-tuned: as `fabsight train probe --fine-tune` does it, {args.model}'s image tower and the "
+                   f"probe's head trained together from the probe above, {args.tune_steps} steps of "
+                   f"{args.batch_size} per fold, peak rate {args.tune_learning_rate:g} (head 10x), the same folds; "
+                   f"{tune_minutes:.1f} minutes.")
+    how = "zero-shot, probe, fine-tuned" if tuned is not None else "zero-shot, probe"
+    cnn = "supervised CNN (supervised_baseline.py) and " if supervised is not None else ""
+    table.report(model=f"{cnn}{args.model} ({how})",
                  data=args.real, seed=args.seed, json_path=args.json)
 
 
