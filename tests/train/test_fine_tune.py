@@ -1,6 +1,7 @@
 """`train probe --fine-tune`: the image tower trained with the head, saved as a new model with its probe inside."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -62,6 +63,17 @@ def test_the_tuned_model_holds_its_probe_and_classify_uses_it(tiny_dual_encoder_
         classify_files([labelled], ClassifyOptions(model=str(out)), encoder=encoder)  # zero-shot on a tuned tower
     with pytest.raises(FabsightError, match="was fitted on model"):  # the tuned head does not fit the base model
         load_probe(load_dual_encoder(str(tiny_dual_encoder_folder)), str(out / "probes" / "fab"))
+
+
+def test_the_base_models_own_records_and_weight_index_are_not_copied(tiny_siglip_folder, labelled, tmp_path):
+    base = shutil.copytree(tiny_siglip_folder, tmp_path / "base")
+    for name in ("model.safetensors.index.json", "calibration.json", "README.md"):
+        (base / name).write_text("{}")  # a sharded model's index, the base's calibration and card
+    out = tmp_path / "tuned"
+    train_probe(_options(base, labelled, out))
+    assert not {"model.safetensors.index.json", "calibration.json", "README.md"} & {p.name for p in out.iterdir()}
+    assert {"tokenizer.json", "preprocessor_config.json", "wafer_pixels.json"} <= {p.name for p in out.iterdir()}
+    assert load_dual_encoder(str(out), "torch").dim == load_dual_encoder(str(base), "torch").dim
 
 
 def test_fine_tuning_is_reproducible_and_starts_from_the_given_head(tiny_siglip_folder, labelled):

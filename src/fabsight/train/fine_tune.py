@@ -158,7 +158,8 @@ def write_model_files(encoder: DualEncoder, folder: Path, record: dict[str, Any]
     """The base model's files, the tuned weights and the record of how they were made, into `folder`."""
     ensure_folder(folder)
     for file in encoder.folder.iterdir():
-        if file.is_file() and file.name not in NOT_COPIED and file.suffix not in (".safetensors", ".bin"):
+        weights = file.suffix in (".safetensors", ".bin") or file.name.endswith(".index.json")  # shards' index too
+        if file.is_file() and file.name not in NOT_COPIED and not weights:
             shutil.copy2(file, folder / file.name)
     save_weights(encoder.model, folder)
     (folder / TUNE_RECORD).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
