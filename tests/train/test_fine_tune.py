@@ -142,6 +142,8 @@ def test_bad_fine_tuning_settings_are_refused_before_any_work(tiny_siglip_folder
         FineTuneOptions(tune_steps=0)
     with pytest.raises(InputError, match="learning-rate"):
         FineTuneOptions(tune_learning_rate=0)
+    with pytest.raises(FabsightError, match="--runtime onnx does not go with it"):
+        ProbeTrainOptions(data=["x"], out="p", fine_tune="tuned", runtime="onnx")
     encoder = load_dual_encoder(str(tiny_siglip_folder), "onnx")
     with pytest.raises(FabsightError, match="needs the model in torch"):
         fine_tune(encoder, [], np.zeros(0, int), Head(np.zeros((2, encoder.dim), np.float32), np.zeros(2, np.float32)),

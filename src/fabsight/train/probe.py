@@ -98,6 +98,8 @@ class ProbeTrainOptions(ModelOptions, BatchOptions, LoadOptions, FineTuneOptions
             raise FabsightError(f"l2 must be 0 or more, not {self.l2}")
         if (self.labels_from == "csv") != (self.labels_csv is not None):
             raise FabsightError("--labels-from csv and --labels-csv FILE go together")
+        if self.fine_tune and self.runtime == "onnx":
+            raise FabsightError("--fine-tune trains the model in torch; --runtime onnx does not go with it")
 
 
 def _clean(value: Any) -> str | None:
