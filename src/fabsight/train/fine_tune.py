@@ -38,6 +38,7 @@ from fabsight.models.loading import projected
 from fabsight.models.probes import TUNE_RECORD
 from fabsight.models.wafer_pixels import symmetric_view
 from fabsight.options import option
+from fabsight.progress import track
 from fabsight.train.clip_build import save_weights
 from fabsight.train.probe_fit import Head
 from fabsight.wafer.map import WaferMap
@@ -115,7 +116,7 @@ def fine_tune(encoder: DualEncoder, wafers: Sequence[WaferMap], y: np.ndarray, s
     labels = torch.as_tensor(np.asarray(y), dtype=torch.long)
     model.train()
     try:
-        for step in range(options.tune_steps):
+        for step in track(range(options.tune_steps), "fine-tuning"):
             rows = rng.choice(len(wafers), options.tune_batch)
             pixels = _batch_pixels(encoder, [wafers[i] for i in rows], rng.integers(views, size=len(rows)))
             features = torch.nn.functional.normalize(projected(model.get_image_features(pixel_values=pixels)), dim=-1)
