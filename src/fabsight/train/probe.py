@@ -87,7 +87,8 @@ class ProbeTrainOptions(ModelOptions, BatchOptions, LoadOptions, FineTuneOptions
                               f"default: chosen by 5-fold cross-validation among {', '.join(map(str, L2_GRID))}",
                               None)
     seed: int = option("seed of the held-out split and of the cross-validation folds", 0)
-    overwrite: bool = option("replace an existing probe of the same name", False)
+    overwrite: bool = option("replace an existing probe of the same name (with --fine-tune: a tuned model in DIR)",
+                             False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
