@@ -10,6 +10,7 @@ from safetensors.numpy import load_file
 from fabsight.errors import FabsightError, FabsightWarning, InputError
 from fabsight.models.dual_encoder import load_dual_encoder
 from fabsight.models.probes import TUNE_RECORD, load_probe, model_fingerprint
+from fabsight.search.query import _query_vector
 from fabsight.tasks.classify import ClassifyOptions, classify_files
 from fabsight.train import probe as probe_module
 from fabsight.train.fine_tune import FineTuneOptions, _batch_pixels, fine_tune
@@ -59,8 +60,11 @@ def test_the_tuned_model_holds_its_probe_and_classify_uses_it(tiny_dual_encoder_
     vectors = encoder.embed_wafers([s.wafer for spec in SPECS for s in generate(spec, n=6, seed=4)], views=8)
     for row, p in zip(result["results"], probe.probabilities(vectors)):
         assert row["scores"] == {label: pytest.approx(float(v), abs=1e-4) for label, v in zip(probe.labels, p)}
-    with pytest.warns(FabsightWarning, match=r"fine-tuned for its probes \(fab\).*--probe NAME"):
+    with pytest.warns(FabsightWarning, match=r"fine-tuned for its probes \(fab\) and its texts no longer match its "
+                                             r"maps.*--probe NAME"):
         classify_files([labelled], ClassifyOptions(model=str(out)), encoder=encoder)  # zero-shot on a tuned tower
+    with pytest.warns(FabsightWarning, match=r"text queries may miss; search by example \(--like\)"):
+        _query_vector(encoder, "a scratch across the wafer", None, 0.0)  # a search index's text query
     with pytest.raises(FabsightError, match="was fitted on model"):  # the tuned head does not fit the base model
         load_probe(load_dual_encoder(str(tiny_dual_encoder_folder)), str(out / "probes" / "fab"))
 

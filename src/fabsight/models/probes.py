@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from fabsight.errors import FabsightError
+from fabsight.errors import FabsightError, FabsightWarning
 from fabsight.files import atomic_write, ensure_folder
 from fabsight.models import registry
 from fabsight.models.dual_encoder import DualEncoder
@@ -113,6 +114,14 @@ class Probe:
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
+
+
+def warn_if_tuned(encoder: DualEncoder, advice: str) -> None:
+    """Texts against maps on a model from `train probe --fine-tune`: its image tower was trained away from its
+    text tower, so say so, with `advice` on what to do instead."""
+    if (encoder.folder / TUNE_RECORD).exists():
+        warnings.warn(f"{encoder.name} is fine-tuned for its probes ({', '.join(available(encoder)) or 'none'}) and "
+                      f"its texts no longer match its maps as measured: {advice}", FabsightWarning, stacklevel=3)
 
 
 def available(encoder: DualEncoder) -> list[str]:

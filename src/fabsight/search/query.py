@@ -19,6 +19,7 @@ import numpy as np
 
 from fabsight.errors import FabsightError, FabsightWarning, InputError
 from fabsight.models.dual_encoder import MODEL_HELP, DualEncoder, load_dual_encoder
+from fabsight.models.probes import warn_if_tuned
 from fabsight.options import option
 from fabsight.search.entries import unpack_grid
 from fabsight.search.filters import SearchFilters, ids_clause, where_clause
@@ -135,6 +136,7 @@ def _query_vector(encoder: DualEncoder | None, text: str | None, example: np.nda
                   text_weight: float) -> np.ndarray:
     if text is None:
         return example
+    warn_if_tuned(encoder, "text queries may miss; search by example (--like) instead")
     text_vector = encoder.embed_texts([text])[0]
     if example is None:
         return text_vector

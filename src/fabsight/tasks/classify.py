@@ -7,7 +7,6 @@ so the text encoder never runs per image and bad labels fail fast.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from fabsight.errors import FabsightError, FabsightWarning, InputError
+from fabsight.errors import FabsightError, InputError
 from fabsight.knowledge.patterns import PATTERN_NAMES
 from fabsight.models.dual_encoder import DualEncoder, ModelOptions, load_dual_encoder
-from fabsight.models.probes import TUNE_RECORD, available, load_probe
+from fabsight.models.probes import load_probe, warn_if_tuned
 from fabsight.models.wafer_pixels import check_views
 from fabsight.options import option
 from fabsight.tasks.embed import BatchOptions, embedded_batches
@@ -84,10 +83,7 @@ def scorer(encoder: DualEncoder, options: ClassifyOptions) -> tuple[tuple[str, .
             p = probe.probabilities(vectors)
             return p, p  # one softmax: a label is "present" when its own share passes the threshold
         return probe.labels, by_probe, "probe", probe.views
-    if (encoder.folder / TUNE_RECORD).exists():
-        warnings.warn(f"{options.model} is fine-tuned for its probes ({', '.join(available(encoder)) or 'none'}): "
-                      "its zero-shot scores are neither calibrated nor measured; classify with --probe NAME",
-                      FabsightWarning, stacklevel=3)
+    warn_if_tuned(encoder, "zero-shot scores are neither calibrated nor measured; classify with --probe NAME")
     label_set = encode_labels(encoder, PATTERN_NAMES if options.labels is None else options.labels)
     return (label_set.labels, lambda vectors: label_probabilities(encoder, vectors, label_set), "zero-shot",
             default_views(label_set.labels))
