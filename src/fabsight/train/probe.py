@@ -86,7 +86,7 @@ class ProbeTrainOptions(ModelOptions, BatchOptions, LoadOptions, FineTuneOptions
     l2: float | None = option("how hard the head is pulled toward the prior (larger: nearer it, less fitted); "
                               f"default: chosen by 5-fold cross-validation among {', '.join(map(str, L2_GRID))}",
                               None)
-    seed: int = option("seed of the held-out split and of the cross-validation folds", 0)
+    seed: int = option("seed of the held-out split, the cross-validation folds and fine-tuning's batches", 0)
     overwrite: bool = option("replace an existing probe of the same name (with --fine-tune: a tuned model in DIR)",
                              False)
 
