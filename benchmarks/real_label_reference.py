@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from fabsight.evaluate.classification import DEFAULT_BINS, calibration
 from fabsight.evaluate.harness import BenchmarkTable
 from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES
 from fabsight.train.clip_train import ClipTrainOptions
@@ -149,6 +150,10 @@ def main() -> None:
                                    DEFECT_NAMES)):
             table.add_row({"model": name, **values})
             rows.append((name, values["set"], scores))
+    truth_index = np.array([PATTERN_NAMES.index(label) for label in truth])
+    eces = ", ".join(f"{name} {calibration(p.argmax(1) == truth_index, p.max(1))['ece']:.3f}" for name, p in methods)
+    table.note(f"Expected calibration error over the 9 classes (the top score's confidence, {DEFAULT_BINS} "
+               f"equal-width bins): {eces}.")
     for name, subset, scores in rows:
         recall = ", ".join(f"{c['label']} {c['recall']:.2f}" for c in scores["per_class"])
         table.note(f"Recall per class, {name}, {subset}: {recall}.")
