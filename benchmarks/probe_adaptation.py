@@ -83,7 +83,8 @@ def accuracies(vectors: dict[int, np.ndarray], y: np.ndarray, prior, labelled: n
     scores = {name: float((head.predict(vectors[views][test]) == y[test]).mean())
               for name, (head, views) in heads.items()}
     if tuning is not None:
-        scores[FINE_TUNED] = tuning.accuracy(heads["probe, as shipped"][0], y, labelled, test)
+        logits = tuning.test_logits(heads["probe, as shipped"][0], y, labelled, test)
+        scores[FINE_TUNED] = float((logits.argmax(axis=1) == y[test]).mean())
     return scores
 
 
@@ -101,14 +102,15 @@ class Tuning:
 
         self.start = tower_state(self.encoder)
 
-    def accuracy(self, probe, y: np.ndarray, labelled: np.ndarray, test: np.ndarray) -> float:
+    def test_logits(self, probe, y: np.ndarray, labelled: np.ndarray, test: np.ndarray, seed: int = 0) -> np.ndarray:
+        """(len(test), L) logits of the test maps from the model tuned on the labelled maps, started from `probe`."""
         from fabsight.train.fine_tune import fine_tune, restore_tower
 
         head = fine_tune(self.encoder, [self.wafers[i] for i in labelled], y[labelled], probe, self.options,
-                         CLASS_VIEWS)
+                         CLASS_VIEWS, seed)
         tested = self.encoder.embed_wafers([self.wafers[i] for i in test], 256, CLASS_VIEWS)
         restore_tower(self.encoder, self.start)
-        return float((head.predict(tested) == y[test]).mean())
+        return head.logits(tested)
 
 
 def main() -> None:

@@ -30,7 +30,8 @@ from fabsight.evaluate.classification import DEFAULT_BINS, calibration
 from fabsight.evaluate.harness import BenchmarkTable
 from fabsight.knowledge.patterns import DEFECT_NAMES, PATTERN_NAMES
 from fabsight.train.clip_train import ClipTrainOptions
-from probe_adaptation import REAL, real_maps
+from fabsight.train.probe_fit import log_softmax
+from probe_adaptation import REAL, Tuning, real_maps
 from supervised_baseline import pixels, probabilities, row, train
 
 
@@ -53,41 +54,29 @@ def cross_validated(x, y, fold: np.ndarray, args) -> np.ndarray:
     return p
 
 
-def fine_tuned(model: str, wafers, y: np.ndarray, fold: np.ndarray, args) -> np.ndarray:
+def fine_tuned(model: str, wafers, y: np.ndarray, fold: np.ndarray, probes: list, args) -> np.ndarray:
     """(N, 9) 8-view probabilities, each map's from wafer-clip fine-tuned without its fold, as `fabsight train
-    probe --fine-tune` does it (its functions): the probe fitted on the fold's frozen vectors first, then the image
-    tower and that head trained together."""
+    probe --fine-tune` does it (its functions): from the fold's probe (`probes[k]`, fitted on frozen vectors), the
+    image tower and that head trained together."""
     from fabsight.models.dual_encoder import load_dual_encoder
-    from fabsight.tasks.zero_shot import CLASS_VIEWS
-    from fabsight.train.fine_tune import FineTuneOptions, fine_tune, restore_tower, tower_state
-    from fabsight.train.probe import fit_probe_head, zero_shot_head
+    from fabsight.train.fine_tune import FineTuneOptions
 
-    encoder = load_dual_encoder(model, "torch")
-    vectors = encoder.embed_wafers(wafers, 256, CLASS_VIEWS)
-    prior, start = zero_shot_head(encoder, list(PATTERN_NAMES)), tower_state(encoder)
     options = FineTuneOptions(tune_steps=args.tune_steps, tune_batch=args.batch_size,
                               tune_learning_rate=args.tune_learning_rate)
+    tuning = Tuning(load_dual_encoder(model, "torch"), wafers, options)
     p = np.zeros((len(wafers), len(PATTERN_NAMES)))
     for k in range(args.folds):
         train_rows, test_rows = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        probe, _ = fit_probe_head(vectors[train_rows], y[train_rows], len(PATTERN_NAMES), prior, None)
-        head = fine_tune(encoder, [wafers[i] for i in train_rows], y[train_rows], probe, options, CLASS_VIEWS,
-                         args.seed + k)
-        p[test_rows] = softmax(head.logits(encoder.embed_wafers([wafers[i] for i in test_rows], 256, CLASS_VIEWS)))
-        restore_tower(encoder, start)
+        p[test_rows] = np.exp(log_softmax(tuning.test_logits(probes[k], y, train_rows, test_rows, args.seed + k)))
         print(f"fine-tuned fold {k + 1} of {args.folds} done", file=sys.stderr, flush=True)
     return p
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return p / p.sum(axis=1, keepdims=True)
-
-
 def zero_shot_and_probe(model: str, wafers, y: np.ndarray, fold: np.ndarray, folds: int
-                        ) -> tuple[np.ndarray, np.ndarray]:
+                        ) -> tuple[np.ndarray, np.ndarray, list]:
     """(N, 9) wafer-clip's calibrated zero-shot scores over `PATTERN_NAMES`, 8 views, as `classify` gives them,
-    and each map's scores from the probe `train probe` fits (its functions, its defaults) without its fold."""
+    each map's scores from the probe `train probe` fits (its functions, its defaults) without its fold, and the
+    probe of each fold."""
     from fabsight.models.dual_encoder import load_dual_encoder
     from fabsight.tasks.zero_shot import CLASS_VIEWS, encode_labels, label_probabilities
     from fabsight.train.probe import fit_probe_head, zero_shot_head
@@ -95,12 +84,12 @@ def zero_shot_and_probe(model: str, wafers, y: np.ndarray, fold: np.ndarray, fol
     encoder = load_dual_encoder(model)
     vectors = encoder.embed_wafers(wafers, 256, CLASS_VIEWS)
     zero = label_probabilities(encoder, vectors, encode_labels(encoder, PATTERN_NAMES))[0]
-    prior, probed = zero_shot_head(encoder, list(PATTERN_NAMES)), np.zeros_like(zero)
+    prior, probed, probes = zero_shot_head(encoder, list(PATTERN_NAMES)), np.zeros_like(zero), []
     for k in range(folds):
         train_rows, test_rows = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        head, _ = fit_probe_head(vectors[train_rows], y[train_rows], len(PATTERN_NAMES), prior, None)
-        probed[test_rows] = softmax(head.logits(vectors[test_rows]))
-    return zero, probed
+        probes.append(fit_probe_head(vectors[train_rows], y[train_rows], len(PATTERN_NAMES), prior, None)[0])
+        probed[test_rows] = np.exp(log_softmax(probes[k].logits(vectors[test_rows])))
+    return zero, probed, probes
 
 
 def main() -> None:
@@ -128,8 +117,9 @@ def main() -> None:
     fold = lot_folds(lots, args.folds, args.seed)
     supervised = cross_validated(x, y, fold, args) if args.steps else None
     minutes = (time.monotonic() - started) / 60
+    zero, probed, probes = zero_shot_and_probe(args.model, wafers, y.numpy(), fold, args.folds)
     started = time.monotonic()
-    tuned = fine_tuned(args.model, wafers, y.numpy(), fold, args) if args.tune_steps else None
+    tuned = fine_tuned(args.model, wafers, y.numpy(), fold, probes, args) if args.tune_steps else None
     tune_minutes = (time.monotonic() - started) / 60
     defects = [i for i, label in enumerate(truth) if label in DEFECT_NAMES]
 
@@ -137,7 +127,6 @@ def main() -> None:
                            "goal)",
                            ["model", "set", "maps", "accuracy", "macro-F1"])
     rows = []
-    zero, probed = zero_shot_and_probe(args.model, wafers, y.numpy(), fold, args.folds)
     methods = [(f"{args.model}, zero-shot", zero), (f"{args.model} + probe fitted on real maps ({args.folds} folds)",
                                                      probed)]
     if supervised is not None:
